@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what Dockyard needs from Debian, idempotently. Safe to run again.
+set -euo pipefail
+
+# Build: libseccomp for the container seccomp filter, pkg-config to find it.
+# Tests: busybox-static (test images), iproute2/nftables/iptables (network checks).
+# Benchmarks: runc and podman (peers), hyperfine.
+PKGS=(
+  pkg-config libseccomp-dev libsystemd-dev libdbus-1-dev
+  busybox-static iproute2 nftables iptables
+  runc podman skopeo hyperfine
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
