@@ -15,12 +15,12 @@ pub const BUSYBOX: &str = "/bin/busybox";
 
 /// Applets linked into test root filesystems.
 const APPLETS: &[&str] = &[
-    "sh", "true", "false", "echo", "cat", "ls", "sleep", "id", "env", "hostname", "mount",
-    "ps", "kill", "pwd", "grep", "head", "tail", "wc", "test", "printf", "touch", "mkdir",
-    "rm", "readlink", "stat", "dd", "nc", "wget", "httpd", "ip", "ifconfig", "route", "yes",
-    "seq", "date", "uname", "tr", "awk", "sed", "find", "chmod", "ln", "whoami", "nproc",
-    "unshare", "nsenter", "mknod", "chown", "sort", "uniq", "timeout", "watch", "top",
-    "free", "df", "du", "xargs", "basename", "dirname", "cut", "tee", "sync", "ping",
+    "sh", "true", "false", "echo", "cat", "ls", "sleep", "id", "env", "hostname", "mount", "ps",
+    "kill", "pwd", "grep", "head", "tail", "wc", "test", "printf", "touch", "mkdir", "rm",
+    "readlink", "stat", "dd", "nc", "wget", "httpd", "ip", "ifconfig", "route", "yes", "seq",
+    "date", "uname", "tr", "awk", "sed", "find", "chmod", "ln", "whoami", "nproc", "unshare",
+    "nsenter", "mknod", "chown", "sort", "uniq", "timeout", "watch", "top", "free", "df", "du",
+    "xargs", "basename", "dirname", "cut", "tee", "sync", "ping",
 ];
 
 /// Whether the current process is root.
@@ -55,7 +55,9 @@ pub fn unique(prefix: &str) -> String {
 /// Builds a busybox root filesystem in `dir`: `/bin/busybox`, applet
 /// symlinks, and the usual empty directories.
 pub fn busybox_rootfs(dir: &Path) -> std::io::Result<()> {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "home", "usr/bin"] {
+    for d in [
+        "bin", "etc", "proc", "sys", "dev", "tmp", "root", "var", "home", "usr/bin",
+    ] {
         fs::create_dir_all(dir.join(d))?;
     }
     fs::copy(BUSYBOX, dir.join("bin/busybox"))?;
@@ -65,7 +67,10 @@ pub fn busybox_rootfs(dir: &Path) -> std::io::Result<()> {
             symlink("busybox", link)?;
         }
     }
-    fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n")?;
+    fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+    )?;
     fs::write(dir.join("etc/group"), "root:x:0:\nnobody:x:65534:\n")?;
     Ok(())
 }
@@ -97,7 +102,11 @@ pub fn layer_from_tar(raw: Vec<u8>) -> std::io::Result<Layer> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&raw)?;
     let blob = gz.finish()?;
-    Ok(Layer { digest: sha256(&blob), diff_id, blob })
+    Ok(Layer {
+        digest: sha256(&blob),
+        diff_id,
+        blob,
+    })
 }
 
 /// `sha256:<hex>` of some bytes.

@@ -1,0 +1,320 @@
+//! [`Networks`]: the bridge network of a node and the containers attached
+//! to it.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use crate::model::validate_id;
+use crate::ports::Published;
+use crate::state::{Record, StateDir};
+use crate::{
+    Attachment, BridgeConfig, NetError, NetworkMode, PortMapping, ipam, link, netns, nft, ports,
+};
+
+/// Serialises host-port reservations across every bridge and process on the
+/// node: a port is checked and its rule added under this lock, so two
+/// bridges (each with its own state directory) cannot pick the same port.
+const PORTS_LOCK: &str = "/run/dockyard/ports.lock";
+
+/// One bridge network on a node and the containers attached to it.
+///
+/// Every method is synchronous and may block (netlink, `nft`, file locks);
+/// async callers use `spawn_blocking`. Any number of `Networks` values, in
+/// any number of threads and processes, may share a configuration: the
+/// state directory's lock keeps them consistent.
+pub struct Networks {
+    cfg: BridgeConfig,
+    state: StateDir,
+    table: String,
+}
+
+impl Networks {
+    pub fn new(cfg: BridgeConfig) -> Self {
+        let state = StateDir::new(&cfg.state_dir);
+        let table = nft::table_name(&cfg.name);
+        Self { cfg, state, table }
+    }
+
+    pub fn config(&self) -> &BridgeConfig {
+        &self.cfg
+    }
+
+    /// Makes the bridge ready, idempotently: the bridge exists, is up and
+    /// has the gateway address; IPv4 forwarding is on; `route_localnet` is
+    /// on for the bridge (so connections to 127.0.0.1 can be DNATed onto
+    /// it); the nft table masquerades the subnet and publishes ports.
+    pub fn ensure(&self) -> Result<(), NetError> {
+        self.cfg.validate()?;
+        let (name, subnet) = (self.cfg.name.as_str(), self.cfg.subnet);
+        link::session(|h| async move { link::ensure_bridge(&h, name, &subnet).await })?;
+        sysctl("net/ipv4/ip_forward", "1")?;
+        sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1")?;
+        nft::apply(
+            &nft::base_script(&self.table, name, &subnet),
+            &format!("setting up nat for bridge {name}"),
+        )
+    }
+
+    /// Gives container `id` its network. Bridge mode makes a network
+    /// namespace with `eth0` on the bridge, an address, a default route and
+    /// the published `ports` (calling [`Networks::ensure`] first); none mode
+    /// a namespace with only loopback; host mode nothing but the record.
+    ///
+    /// On any error nothing is left behind: no namespace, veth, rule or
+    /// lease. A host port that is taken is a `Conflict`.
+    pub fn attach(
+        &self,
+        id: &str,
+        mode: NetworkMode,
+        ports: &[PortMapping],
+    ) -> Result<Attachment, NetError> {
+        validate_id(id)?;
+        self.cfg.validate()?;
+        if mode != NetworkMode::Bridge && !ports.is_empty() {
+            return Err(NetError::InvalidArgument(format!(
+                "attachment {id} publishes ports, which needs bridge mode, not {mode}"
+            )));
+        }
+        if let Some(m) = ports.iter().find(|m| m.container_port == 0) {
+            return Err(NetError::InvalidArgument(format!(
+                "port mapping {m} of {id} has container port 0"
+            )));
+        }
+        if mode == NetworkMode::Bridge {
+            self.ensure()?;
+        }
+        let att = self.reserve(id, mode, ports)?;
+        if mode == NetworkMode::Host {
+            return Ok(att);
+        }
+        if let Err(e) = self.build(&att) {
+            if let Err(undo) = self.cleanup(&att) {
+                tracing::warn!(%id, error = %undo, "rolling back a failed attach left something behind");
+            }
+            return Err(e);
+        }
+        let lock = self.state.lock()?;
+        match self.state.read(id)? {
+            Some(r) if r.attachment == att => {
+                self.state.write(
+                    &lock,
+                    &Record {
+                        complete: true,
+                        attachment: att.clone(),
+                    },
+                )?;
+                tracing::debug!(%id, ip = ?att.ip, "attached");
+                Ok(att)
+            }
+            _ => {
+                drop(lock);
+                let _ = self.cleanup(&att);
+                Err(NetError::Conflict(format!(
+                    "network attachment {id} was detached while it was being attached"
+                )))
+            }
+        }
+    }
+
+    /// Takes the address and host ports and writes the record, all under
+    /// the state lock; the slow part of attaching happens after.
+    fn reserve(
+        &self,
+        id: &str,
+        mode: NetworkMode,
+        requested: &[PortMapping],
+    ) -> Result<Attachment, NetError> {
+        let lock = self.state.lock()?;
+        if self.state.read(id)?.is_some() {
+            return Err(NetError::AlreadyExists(id.to_string()));
+        }
+        let mut att = Attachment {
+            id: id.to_string(),
+            mode,
+            netns: None,
+            ip: None,
+            prefix_len: 0,
+            gateway: None,
+            mac: None,
+            host_veth: None,
+            ports: Vec::new(),
+        };
+        if mode == NetworkMode::Host {
+            self.state.write(
+                &lock,
+                &Record {
+                    complete: true,
+                    attachment: att.clone(),
+                },
+            )?;
+            return Ok(att);
+        }
+        netns::prepare_dir(&self.cfg.netns_dir)?;
+        att.netns = Some(self.netns_path(id));
+        if mode == NetworkMode::Bridge {
+            let ip = ipam::allocate(&self.cfg.subnet, &self.state.used_ips(&lock)?)?;
+            att.ip = Some(ip);
+            att.prefix_len = self.cfg.subnet.prefix_len();
+            att.gateway = Some(self.cfg.subnet.gateway());
+            att.mac = Some(ipam::mac_string(&ipam::mac_for(ip)));
+            att.host_veth = Some(ipam::veth_name(id));
+        }
+        // `attach` only lets bridge mode, which always has an address,
+        // publish ports.
+        let (false, Some(ip)) = (requested.is_empty(), att.ip) else {
+            self.state.write(
+                &lock,
+                &Record {
+                    complete: false,
+                    attachment: att.clone(),
+                },
+            )?;
+            return Ok(att);
+        };
+        let _ports_lock = crate::state::lock_file(Path::new(PORTS_LOCK))?;
+        let mut taken: Vec<Published> = nft::port_rules(None)?
+            .into_iter()
+            .map(|r| r.published)
+            .collect();
+        for r in self.state.list()? {
+            taken.extend(
+                r.attachment
+                    .ports
+                    .iter()
+                    .map(|m| Published::of(&r.attachment.id, m)),
+            );
+        }
+        att.ports = ports::resolve(id, requested, &taken, &ports::bind_probe)?;
+        self.state.write(
+            &lock,
+            &Record {
+                complete: false,
+                attachment: att.clone(),
+            },
+        )?;
+        let script = nft::add_ports_script(&self.table, id, ip, &att.ports);
+        if let Err(e) = nft::apply(&script, &format!("publishing ports of {id}")) {
+            self.state.remove(&lock, id)?;
+            return Err(e);
+        }
+        Ok(att)
+    }
+
+    fn build(&self, att: &Attachment) -> Result<(), NetError> {
+        let Some(ns_path) = att.netns.as_deref() else {
+            return Ok(());
+        };
+        netns::create(ns_path, || {
+            link::session(|h| async move { link::loopback_up(&h).await })
+        })?;
+        let (Some(ip), Some(gateway), Some(veth)) = (att.ip, att.gateway, att.host_veth.as_deref())
+        else {
+            return Ok(());
+        };
+        let ns =
+            File::open(ns_path).map_err(NetError::io(format!("opening {}", ns_path.display())))?;
+        let mac = ipam::mac_for(ip);
+        let bridge = self.cfg.name.as_str();
+        link::session(|h| async move { link::create_veth(&h, veth, bridge, mac, &ns).await })?;
+        let prefix_len = att.prefix_len;
+        netns::run_in(ns_path, || {
+            link::session(|h| async move {
+                link::configure_container_if(&h, ip, prefix_len, gateway).await
+            })
+        })?
+    }
+
+    /// Removes whatever of `att` exists, then its record (and with it the
+    /// lease) once all of it is gone, so a failed detach can be retried.
+    fn cleanup(&self, att: &Attachment) -> Result<(), NetError> {
+        let id = att.id.as_str();
+        let mut first_err: Option<NetError> = None;
+        let mut note = |r: Result<(), NetError>| {
+            if let Err(e) = r {
+                tracing::warn!(%id, error = %e, "detach step failed");
+                first_err.get_or_insert(e);
+            }
+        };
+        if att.mode == NetworkMode::Bridge {
+            note(nft::remove_port_rules(&self.table, id));
+        }
+        if let Some(veth) = att.host_veth.as_deref() {
+            note(link::session(|h| async move {
+                link::delete_link(&h, veth).await
+            }));
+        }
+        if let Some(ns) = att.netns.as_deref() {
+            note(netns::remove(ns));
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let lock = self.state.lock()?;
+        // Only our own record: a new attach of the same id may have taken
+        // its place meanwhile.
+        if self.state.read(id)?.is_some_and(|r| r.attachment == *att) {
+            self.state.remove(&lock, id)?;
+        }
+        tracing::debug!(%id, "detached");
+        Ok(())
+    }
+
+    /// Undoes [`Networks::attach`]: port rules, veth, namespace mount and
+    /// file, and the address lease. Works from the record alone, so it also
+    /// cleans up after a crash; detaching an unknown id does nothing.
+    pub fn detach(&self, id: &str) -> Result<(), NetError> {
+        validate_id(id)?;
+        match self.state.read(id)? {
+            Some(r) => self.cleanup(&r.attachment),
+            None => Ok(()),
+        }
+    }
+
+    /// The recorded attachment of `id`. An attach that is still running, or
+    /// that crashed, is already recorded (detach it to clean up).
+    pub fn get(&self, id: &str) -> Result<Option<Attachment>, NetError> {
+        validate_id(id)?;
+        Ok(self.state.read(id)?.map(|r| r.attachment))
+    }
+
+    /// Every recorded attachment, by id.
+    pub fn list(&self) -> Result<Vec<Attachment>, NetError> {
+        Ok(self
+            .state
+            .list()?
+            .into_iter()
+            .map(|r| r.attachment)
+            .collect())
+    }
+
+    /// Detaches everything, then removes the bridge and its nft table, and
+    /// unmounts the namespace directory if it is left empty. Meant for
+    /// tests and uninstalling; IPv4 forwarding stays on.
+    pub fn teardown(&self) -> Result<(), NetError> {
+        self.cfg.validate()?;
+        let mut first_err = None;
+        for r in self.state.list()? {
+            if let Err(e) = self.cleanup(&r.attachment) {
+                first_err.get_or_insert(e);
+            }
+        }
+        nft::delete_table(&self.table)?;
+        let name = self.cfg.name.as_str();
+        link::session(|h| async move { link::delete_link(&h, name).await })?;
+        netns::release_dir(&self.cfg.netns_dir)?;
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn netns_path(&self, id: &str) -> PathBuf {
+        self.cfg.netns_dir.join(id)
+    }
+}
+
+/// Writes a sysctl through /proc/sys unless it already has the value.
+fn sysctl(key: &str, value: &str) -> Result<(), NetError> {
+    let path = Path::new("/proc/sys").join(key);
+    if fs::read_to_string(&path).is_ok_and(|v| v.trim() == value) {
+        return Ok(());
+    }
+    fs::write(&path, value).map_err(NetError::io(format!("setting {}", path.display())))
+}
