@@ -1,6 +1,200 @@
-//! Human commands of `dockyard`.
+//! Human commands of `dockyard`: a daemonless, Docker-like CLI over the
+//! engine, plus the hidden entry points the binary re-executes itself as.
+
+mod container;
+mod format;
+mod image;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use dockyard_engine::{Engine, EngineConfig};
+use dockyard_net::Ipv4Net;
+use dockyard_runtime::ShimCommand;
+
+/// Dockyard: containers, an ECR-compatible registry and an ECS-compatible
+/// orchestrator in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "dockyard", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Where images, containers and state live [default: /var/lib/dockyard as root]
+    #[arg(long, global = true, env = "DOCKYARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Bridge for containers' bridge networking.
+    #[arg(
+        long,
+        global = true,
+        env = "DOCKYARD_BRIDGE",
+        default_value = "dockyard0"
+    )]
+    bridge: String,
+    /// Subnet of the bridge network.
+    #[arg(
+        long,
+        global = true,
+        env = "DOCKYARD_SUBNET",
+        default_value = "172.29.0.0/16"
+    )]
+    subnet: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create and run a container from an image.
+    Run(Box<container::RunArgs>),
+    /// List containers.
+    Ps(container::PsArgs),
+    /// Show a container's output.
+    Logs(container::LogsArgs),
+    /// Stop running containers (stop signal, then SIGKILL after a grace period).
+    Stop(container::StopArgs),
+    /// Send a signal to running containers.
+    Kill(container::KillArgs),
+    /// Remove containers.
+    Rm(container::RmArgs),
+    /// Run a command in a running container.
+    Exec(container::ExecArgs),
+    /// Show a container's details as JSON.
+    Inspect(container::InspectArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(container::WaitArgs),
+    /// Show containers' CPU and memory use.
+    Stats(container::StatsArgs),
+    /// Manage images.
+    Image {
+        #[command(subcommand)]
+        command: image::ImageCommand,
+    },
+    /// List images.
+    Images,
+    /// Pull an image from a registry.
+    Pull(image::PullArgs),
+    /// Load images from an OCI layout or `docker save` archive.
+    Load(image::LoadArgs),
+    /// Save images to an OCI layout tar.
+    Save(image::SaveArgs),
+    /// Remove images.
+    Rmi(image::RmiArgs),
+    /// Manage the node.
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
+    /// (internal) The per-container helper process.
+    #[command(hide = true)]
+    Shim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// (internal) Releases what an auto-removed container held.
+    #[command(hide = true, name = "__release")]
+    Release { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum SystemCommand {
+    /// Remove every container and the bridge network.
+    Reset,
+}
+
+/// The default data directory: `/var/lib/dockyard` as root, else under
+/// `$XDG_DATA_HOME`.
+fn default_data_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/dockyard");
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("dockyard")
+}
+
+impl Cli {
+    fn engine(&self) -> anyhow::Result<Engine> {
+        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let shim = ShimCommand::current_exe()?;
+        let mut cfg = EngineConfig::new(&data_dir, shim.clone());
+        cfg.bridge.name = self.bridge.clone();
+        cfg.bridge.subnet = self
+            .subnet
+            .parse::<Ipv4Net>()
+            .map_err(|e| anyhow::anyhow!("invalid --subnet {}: {e}", self.subnet))?;
+        cfg.exit_hook = Some(vec![
+            shim.program.to_string_lossy().into_owned(),
+            "--data-dir".into(),
+            data_dir.to_string_lossy().into_owned(),
+            "--bridge".into(),
+            self.bridge.clone(),
+            "--subnet".into(),
+            self.subnet.clone(),
+            "__release".into(),
+        ]);
+        Ok(Engine::open(cfg)?)
+    }
+}
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let args: Vec<String> = std::env::args().collect();
+    // The shim must stay single-threaded and lean: dispatch it before
+    // anything else is set up.
+    if args.get(1).map(String::as_str) == Some("shim") {
+        return dockyard_runtime::shim::main(&args[2..]);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Docker exits 125 on a bad flag; help and version are not errors.
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 125,
+            };
+        }
+    };
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dockyard: {e:#}");
+            // Docker's convention: 125 when the tool itself failed.
+            125
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Shim { args } => Ok(dockyard_runtime::shim::main(args)),
+        Command::Release { id } => {
+            cli.engine()?.release(id)?;
+            Ok(0)
+        }
+        Command::Run(a) => container::run(&cli.engine()?, a),
+        Command::Ps(a) => container::ps(&cli.engine()?, a),
+        Command::Logs(a) => container::logs(&cli.engine()?, a),
+        Command::Stop(a) => container::stop(&cli.engine()?, a),
+        Command::Kill(a) => container::kill(&cli.engine()?, a),
+        Command::Rm(a) => container::rm(&cli.engine()?, a),
+        Command::Exec(a) => container::exec(&cli.engine()?, a),
+        Command::Inspect(a) => container::inspect(&cli.engine()?, a),
+        Command::Wait(a) => container::wait(&cli.engine()?, a),
+        Command::Stats(a) => container::stats(&cli.engine()?, a),
+        Command::Image { command } => image::dispatch(&cli.engine()?, command),
+        Command::Images => image::list(&cli.engine()?),
+        Command::Pull(a) => image::pull(&cli.engine()?, a),
+        Command::Load(a) => image::load(&cli.engine()?, a),
+        Command::Save(a) => image::save(&cli.engine()?, a),
+        Command::Rmi(a) => image::rmi(&cli.engine()?, a),
+        Command::System {
+            command: SystemCommand::Reset,
+        } => {
+            cli.engine()?.reset()?;
+            Ok(0)
+        }
+    }
 }

@@ -9,22 +9,7 @@ use crate::pull::PullError;
 use crate::reference::ReferenceError;
 use crate::unpack::UnpackError;
 
-/// What sort of failure an error is, for callers that map it to a reply
-/// (an exit code, an AWS error shape, an OCI distribution error code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    AlreadyExists,
-    InvalidArgument,
-    /// The request conflicts with the current state (an image in use, an
-    /// ingest being written by someone else, an ambiguous short id).
-    Conflict,
-    /// A registry refused our credentials or asked for some.
-    Unauthorized,
-    /// A registry could not be reached or answered with a server error.
-    Unavailable,
-    Internal,
-}
+pub use dockyard_types::ErrorKind;
 
 /// The error of an [`ImageStore`](crate::ImageStore) operation.
 #[derive(Debug, Error)]

@@ -2,20 +2,7 @@
 
 use std::path::PathBuf;
 
-/// What went wrong, coarsely, so callers can map it (API error codes,
-/// exit statuses) without matching every variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The request itself is malformed (bad id, port, subnet, name).
-    InvalidArgument,
-    /// An attachment with that id already exists.
-    AlreadyExists,
-    /// The request collides with something on the node: a host port in use,
-    /// an overlapping subnet, an exhausted address pool.
-    Conflict,
-    /// The kernel, `nft` or the state directory failed.
-    Internal,
-}
+pub use dockyard_types::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {

@@ -2,16 +2,7 @@
 
 use thiserror::Error;
 
-/// What sort of failure an error is, for callers that map it to a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    AlreadyExists,
-    InvalidArgument,
-    /// The container is in the wrong state for the request.
-    Conflict,
-    Internal,
-}
+pub use dockyard_types::ErrorKind;
 
 #[derive(Debug, Error)]
 pub enum RuntimeError {

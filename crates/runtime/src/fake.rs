@@ -162,6 +162,11 @@ impl RuntimeDriver for FakeDriver {
             .ok_or_else(|| RuntimeError::NotFound(id.into()))
     }
 
+    fn log_path(&self, id: &str) -> Result<std::path::PathBuf, RuntimeError> {
+        self.state(id)
+            .map(|_| std::env::temp_dir().join(format!("fake-{id}.log")))
+    }
+
     fn recover(&self) -> Result<Vec<ContainerState>, RuntimeError> {
         Ok(self
             .lock()

@@ -78,4 +78,6 @@ pub trait RuntimeDriver: Send + Sync {
     fn state(&self, id: &str) -> Result<ContainerState, RuntimeError>;
     /// Every container this driver knows of, found again from disk.
     fn recover(&self) -> Result<Vec<ContainerState>, RuntimeError>;
+    /// The container's log file (see [`logs`] for its format).
+    fn log_path(&self, id: &str) -> Result<std::path::PathBuf, RuntimeError>;
 }

@@ -82,11 +82,6 @@ impl LinuxDriver {
         Ok(d)
     }
 
-    /// The path of a container's log file.
-    pub fn log_path(&self, id: &str) -> Result<PathBuf, RuntimeError> {
-        Ok(self.dir(id)?.log())
-    }
-
     /// The config a container was created with.
     pub fn config(&self, id: &str) -> Result<ContainerConfig, RuntimeError> {
         state::read_json(&self.dir(id)?.config())?
@@ -406,6 +401,10 @@ impl RuntimeDriver for LinuxDriver {
     fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
         let dir = self.dir(id)?;
         self.read_state(id, &dir)
+    }
+
+    fn log_path(&self, id: &str) -> Result<PathBuf, RuntimeError> {
+        Ok(self.dir(id)?.log())
     }
 
     fn recover(&self) -> Result<Vec<ContainerState>, RuntimeError> {

@@ -100,10 +100,11 @@ fn run(root: &Path, id: &str) -> i32 {
         Ok(v) => v,
         Err(e) => {
             let _ = rootfs::unmount(&dir);
-            report(
-                &mut ready,
-                &format!("err {}\n", e.to_string().replace('\n', " ")),
-            );
+            let msg = match e {
+                RuntimeError::Create { message, .. } => message,
+                other => other.to_string(),
+            };
+            report(&mut ready, &format!("err {}\n", msg.replace('\n', " ")));
             return 1;
         }
     };

@@ -1,0 +1,357 @@
+//! What a user asks for in `run`, checked and turned into a runtime config.
+//! Pure: no I/O, so every rule is unit-tested.
+
+use serde::{Deserialize, Serialize};
+
+use dockyard_image::ImageConfig;
+use dockyard_net::{NetworkMode, PortMapping};
+use dockyard_runtime::{ContainerConfig, Resources};
+
+use crate::error::EngineError;
+
+/// The smallest memory limit accepted, as Docker: below it the kernel's
+/// own use makes the container fail in confusing ways.
+pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
+
+/// A request to create a container, as `dockyard run` takes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub image: String,
+    pub name: Option<String>,
+    /// Replaces the image's `Cmd`.
+    pub cmd: Vec<String>,
+    /// Replaces the image's `Entrypoint` (`Some("")` clears it).
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub ports: Vec<PortMapping>,
+    pub network: Option<NetworkMode>,
+    pub memory: Option<u64>,
+    /// CPUs as a decimal number of cores (Docker's `--cpus`).
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub hostname: Option<String>,
+    pub read_only: bool,
+    pub auto_remove: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub seccomp_unconfined: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+}
+
+/// Parses Docker's memory sizes: `512m`, `1g`, `1048576`, `64k`, `2GB`.
+pub fn parse_memory(s: &str) -> Result<u64, EngineError> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix('b')
+        .filter(|r| r.ends_with(['k', 'm', 'g', 't']))
+        .unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('b') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| EngineError::Invalid(format!("invalid size: '{s}'")))?;
+    if !(n.is_finite() && n >= 0.0) {
+        return Err(EngineError::Invalid(format!("invalid size: '{s}'")));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+/// Parses a signal by name (`TERM`, `SIGTERM`) or number.
+pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
+        "WINCH" => libc::SIGWINCH,
+        "PWR" => libc::SIGPWR,
+        _ => return Err(EngineError::Invalid(format!("invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+/// Checks a container name against Docker's rule.
+pub fn validate_name(name: &str) -> Result<(), EngineError> {
+    let ok = name.len() >= 2
+        && name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::Invalid(format!(
+            "invalid container name \"{name}\", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// The argv the container runs: entrypoint and cmd, each from the request
+/// or else the image, as Docker combines them.
+pub fn argv(spec: &RunSpec, image: &ImageConfig) -> Result<Vec<String>, EngineError> {
+    let entry: Vec<String> = match &spec.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => image.entrypoint.clone().unwrap_or_default(),
+    };
+    // A new entrypoint drops the image's Cmd, as Docker does.
+    let cmd: Vec<String> = if !spec.cmd.is_empty() {
+        spec.cmd.clone()
+    } else if spec.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        image.cmd.clone().unwrap_or_default()
+    };
+    let argv: Vec<String> = entry.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        return Err(EngineError::Invalid(format!(
+            "no command specified: image {} has no Cmd or Entrypoint; give a command after the image name",
+            spec.image
+        )));
+    }
+    Ok(argv)
+}
+
+/// The environment: the image's, then the request's (later wins).
+pub fn environment(spec: &RunSpec, image: &ImageConfig) -> Vec<String> {
+    let mut env: Vec<String> = Vec::new();
+    for kv in image.env.iter().chain(spec.env.iter()) {
+        let key = kv.split_once('=').map(|(k, _)| k).unwrap_or(kv);
+        env.retain(|e| e.split_once('=').map(|(k, _)| k).unwrap_or(e) != key);
+        env.push(kv.clone());
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    env
+}
+
+/// Resource limits, validated against what the host has.
+pub fn resources(spec: &RunSpec, host_cpus: usize) -> Result<Resources, EngineError> {
+    let mut r = Resources::default();
+    if let Some(m) = spec.memory {
+        if m < MIN_MEMORY {
+            return Err(EngineError::Invalid(
+                "minimum memory limit allowed is 6MB".into(),
+            ));
+        }
+        r.memory_limit = Some(m);
+    }
+    if let Some(c) = spec.cpus {
+        if !(c >= 0.01 && c <= host_cpus as f64) {
+            return Err(EngineError::Invalid(format!(
+                "range of CPUs is from 0.01 to {host_cpus}.00, as there are only {host_cpus} CPUs available"
+            )));
+        }
+        r.cpu_quota = Some((c * 100_000.0).round() as i64);
+        r.cpu_period = Some(100_000);
+    }
+    if let Some(s) = spec.cpu_shares {
+        if !(2..=262_144).contains(&s) {
+            return Err(EngineError::Invalid(format!(
+                "cpu shares {s} out of range 2..=262144"
+            )));
+        }
+        r.cpu_shares = Some(s);
+    }
+    Ok(r)
+}
+
+/// The runtime config for a container, less what depends on the node
+/// (layers, network namespace, hosts and resolv.conf).
+pub fn container_config(
+    id: &str,
+    spec: &RunSpec,
+    image: &ImageConfig,
+    host_cpus: usize,
+) -> Result<ContainerConfig, EngineError> {
+    if spec.network == Some(NetworkMode::Host) && !spec.ports.is_empty() {
+        return Err(EngineError::Invalid(
+            "published ports are discarded with host networking; drop -p or use --network bridge"
+                .into(),
+        ));
+    }
+    if spec.network == Some(NetworkMode::None) && !spec.ports.is_empty() {
+        return Err(EngineError::Invalid(
+            "ports cannot be published with --network none".into(),
+        ));
+    }
+    let mut c = ContainerConfig::new(id, Vec::new(), argv(spec, image)?);
+    c.env = environment(spec, image);
+    c.cwd = spec
+        .workdir
+        .clone()
+        .or_else(|| image.working_dir.clone())
+        .filter(|w| !w.is_empty());
+    if let Some(cwd) = &c.cwd
+        && !cwd.starts_with('/')
+    {
+        return Err(EngineError::Invalid(format!(
+            "the working directory '{cwd}' is invalid, it needs to be an absolute path"
+        )));
+    }
+    c.user = spec
+        .user
+        .clone()
+        .or_else(|| image.user.clone())
+        .filter(|u| !u.is_empty());
+    if let Some(h) = &spec.hostname {
+        c.hostname = h.clone();
+    }
+    c.readonly_rootfs = spec.read_only;
+    c.resources = resources(spec, host_cpus)?;
+    c.cap_add = spec.cap_add.clone();
+    c.cap_drop = spec.cap_drop.clone();
+    c.seccomp_unconfined = spec.seccomp_unconfined;
+    c.auto_remove = spec.auto_remove;
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(entry: Option<&[&str]>, cmd: Option<&[&str]>) -> ImageConfig {
+        ImageConfig {
+            entrypoint: entry.map(|e| e.iter().map(|s| s.to_string()).collect()),
+            cmd: cmd.map(|e| e.iter().map(|s| s.to_string()).collect()),
+            env: vec!["PATH=/bin".into(), "A=1".into()],
+            ..Default::default()
+        }
+    }
+
+    fn spec(cmd: &[&str]) -> RunSpec {
+        RunSpec {
+            image: "img".into(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn argv_combines_entrypoint_and_cmd_like_docker() {
+        let img = image(Some(&["/entry"]), Some(&["default"]));
+        assert_eq!(argv(&spec(&[]), &img).expect("argv"), ["/entry", "default"]);
+        assert_eq!(argv(&spec(&["x"]), &img).expect("argv"), ["/entry", "x"]);
+        let mut s = spec(&[]);
+        s.entrypoint = Some("/other".into());
+        assert_eq!(argv(&s, &img).expect("argv"), ["/other"]);
+        s.entrypoint = Some(String::new());
+        s.cmd = vec!["sh".into()];
+        assert_eq!(argv(&s, &img).expect("argv"), ["sh"]);
+        let err = argv(&spec(&[]), &image(None, None)).expect_err("no command");
+        assert!(err.to_string().contains("no command specified"));
+    }
+
+    #[test]
+    fn env_overrides_by_key() {
+        let mut s = spec(&[]);
+        s.env = vec!["A=2".into(), "B=3".into()];
+        assert_eq!(
+            environment(&s, &image(None, None)),
+            ["PATH=/bin", "A=2", "B=3"]
+        );
+        let empty = ImageConfig::default();
+        assert!(environment(&spec(&[]), &empty)[0].starts_with("PATH=/usr/local/sbin"));
+    }
+
+    #[test]
+    fn memory_sizes_parse() {
+        assert_eq!(parse_memory("512m").expect("m"), 512 << 20);
+        assert_eq!(parse_memory("1g").expect("g"), 1 << 30);
+        assert_eq!(parse_memory("2GB").expect("gb"), 2 << 30);
+        assert_eq!(parse_memory("64k").expect("k"), 64 << 10);
+        assert_eq!(parse_memory("1048576").expect("bytes"), 1 << 20);
+        assert_eq!(parse_memory("1.5g").expect("frac"), 3 << 29);
+        assert!(parse_memory("lots").is_err());
+        assert!(parse_memory("-1m").is_err());
+    }
+
+    #[test]
+    fn resources_are_checked() {
+        let mut s = spec(&["true"]);
+        s.memory = Some(4 << 20);
+        assert!(
+            resources(&s, 2)
+                .expect_err("too small")
+                .to_string()
+                .contains("minimum memory limit allowed is 6MB")
+        );
+        s.memory = Some(64 << 20);
+        s.cpus = Some(1.5);
+        let r = resources(&s, 2).expect("ok");
+        assert_eq!(
+            (r.memory_limit, r.cpu_quota, r.cpu_period),
+            (Some(64 << 20), Some(150_000), Some(100_000))
+        );
+        s.cpus = Some(3.0);
+        assert!(
+            resources(&s, 2)
+                .expect_err("too many")
+                .to_string()
+                .contains("only 2 CPUs")
+        );
+        s.cpus = None;
+        s.cpu_shares = Some(1);
+        assert!(resources(&s, 2).is_err());
+    }
+
+    #[test]
+    fn names_and_signals() {
+        assert!(validate_name("web-1.a_b").is_ok());
+        assert!(validate_name("-x").is_err());
+        assert!(validate_name("a").is_err());
+        assert!(validate_name("a/b").is_err());
+        assert_eq!(parse_signal("TERM").expect("term"), libc::SIGTERM);
+        assert_eq!(parse_signal("SIGKILL").expect("kill"), libc::SIGKILL);
+        assert_eq!(parse_signal("2").expect("num"), 2);
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn config_applies_overrides_and_rejects_nonsense() {
+        let mut img = image(None, Some(&["sh"]));
+        img.working_dir = Some("/srv".into());
+        img.user = Some("www".into());
+        let mut s = spec(&[]);
+        s.hostname = Some("h1".into());
+        let c = container_config("id1", &s, &img, 2).expect("config");
+        assert_eq!(c.cwd.as_deref(), Some("/srv"));
+        assert_eq!(c.user.as_deref(), Some("www"));
+        assert_eq!(c.hostname, "h1");
+        s.workdir = Some("rel".into());
+        assert!(container_config("id1", &s, &img, 2).is_err());
+        s.workdir = None;
+        s.network = Some(NetworkMode::Host);
+        s.ports = vec![PortMapping::tcp(80, 80)];
+        assert!(container_config("id1", &s, &img, 2).is_err());
+    }
+}
