@@ -14,3 +14,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # Two test threads: the privileged tests start real containers and the
 # machine this runs on has two cores.
 cargo test --workspace --locked -- --test-threads=2
+# The privileged tests must clean up after themselves, even when they fail.
+bash scripts/check-leftovers.sh

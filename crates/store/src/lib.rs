@@ -48,10 +48,17 @@ pub enum Compare {
 /// A write in a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Put { key: String, value: Vec<u8> },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: String,
+    },
     /// Deletes every key starting with the prefix.
-    DeletePrefix { prefix: String },
+    DeletePrefix {
+        prefix: String,
+    },
 }
 
 /// An atomic compare-then-write.
@@ -95,7 +102,10 @@ pub type Watch = tokio::sync::mpsc::UnboundedReceiver<Result<Event, StoreError>>
 pub enum StoreError {
     /// The requested revision is older than what the store keeps history for.
     #[error("revision {requested} has been compacted; the oldest kept is {oldest}")]
-    Compacted { requested: Revision, oldest: Revision },
+    Compacted {
+        requested: Revision,
+        oldest: Revision,
+    },
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("store unavailable: {0}")]
@@ -143,7 +153,10 @@ pub trait StoreExt: Store {
     /// Writes unconditionally; returns the new revision.
     fn put(&self, key: &str, value: Vec<u8>) -> Result<Revision, StoreError> {
         let r = self.txn(Txn {
-            success: vec![Op::Put { key: key.into(), value }],
+            success: vec![Op::Put {
+                key: key.into(),
+                value,
+            }],
             ..Default::default()
         })?;
         Ok(r.revision)
@@ -152,17 +165,28 @@ pub trait StoreExt: Store {
     fn create(&self, key: &str, value: Vec<u8>) -> Result<Option<Revision>, StoreError> {
         let r = self.txn(Txn {
             compares: vec![Compare::Missing(key.into())],
-            success: vec![Op::Put { key: key.into(), value }],
+            success: vec![Op::Put {
+                key: key.into(),
+                value,
+            }],
             failure: vec![],
         })?;
         Ok(r.succeeded.then_some(r.revision))
     }
     /// Replaces a key only if it is still at `mod_revision`; `Ok(None)` if
     /// someone else changed it.
-    fn update(&self, key: &str, mod_revision: Revision, value: Vec<u8>) -> Result<Option<Revision>, StoreError> {
+    fn update(
+        &self,
+        key: &str,
+        mod_revision: Revision,
+        value: Vec<u8>,
+    ) -> Result<Option<Revision>, StoreError> {
         let r = self.txn(Txn {
             compares: vec![Compare::ModRevision(key.into(), mod_revision)],
-            success: vec![Op::Put { key: key.into(), value }],
+            success: vec![Op::Put {
+                key: key.into(),
+                value,
+            }],
             failure: vec![],
         })?;
         Ok(r.succeeded.then_some(r.revision))
