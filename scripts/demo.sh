@@ -11,7 +11,7 @@ dy="$CARGO_TARGET_DIR/release/dockyard"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 scripts/busybox-image.py --out "$work/busybox.tar" >/dev/null
+python3 bench/oci.py "$work/busybox.tar" --name docker.io/library/busybox:latest >/dev/null
 
 set -x
 "$dy" image load "$work/busybox.tar"

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicI32, Ordering};
+
 use std::time::Duration;
 
 use clap::Args;
@@ -232,20 +233,38 @@ fn start_failure_code(e: &EngineError) -> i32 {
     }
 }
 
-static PENDING_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Write end of the pipe the signal handler reports signals on.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn remember_signal(sig: libc::c_int) {
-    PENDING_SIGNAL.store(sig, Ordering::SeqCst);
+    let fd = SIGNAL_PIPE.load(Ordering::SeqCst);
+    let b = sig as u8;
+    // SAFETY: write(2) is async-signal-safe; the buffer is a local byte.
+    unsafe { libc::write(fd, &b as *const u8 as *const libc::c_void, 1) };
 }
 
-/// Installs handlers that remember SIGINT, SIGTERM and SIGHUP so that
-/// `run` can forward them to the container, as `docker run` does.
-fn catch_signals() {
+/// Reports SIGINT, SIGTERM and SIGHUP on a pipe so that `run` can forward
+/// them to the container, as `docker run` does. Returns the pipe.
+fn catch_signals() -> anyhow::Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: both fds are fresh from pipe2 and owned by nothing else.
+    let (r, w) = unsafe {
+        (
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[0]),
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]),
+        )
+    };
+    SIGNAL_PIPE.store(fds[1], Ordering::SeqCst);
     for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is
+        // SAFETY: the handler only calls write(2), which is
         // async-signal-safe.
         unsafe { libc::signal(s, remember_signal as *const () as libc::sighandler_t) };
     }
+    Ok((r, w))
 }
 
 pub fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<i32> {
@@ -268,22 +287,24 @@ pub fn run(engine: &Engine, a: &RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let id = record.id.clone();
-    catch_signals();
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let (mut signals, mut wake) = catch_signals()?;
     let exit = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(20));
-                let s = PENDING_SIGNAL.swap(0, Ordering::SeqCst);
-                if s != 0 {
-                    let _ = engine.kill(&id, s);
-                }
+        scope.spawn(move || {
+            let mut b = [0u8; 1];
+            // A 0 byte (written below when the container has exited) ends
+            // the loop; anything else is a signal to pass on.
+            while std::io::Read::read_exact(&mut signals, &mut b).is_ok() && b[0] != 0 {
+                let _ = engine.kill(&id, b[0] as i32);
             }
         });
-        let exit = engine.wait(&id);
-        done.store(true, Ordering::SeqCst);
+        let exit = engine.wait(&record.id);
+        let _ = wake.write_all(&[0]);
         exit
     })?;
+    // The handler must not write to the pipe once it is closed.
+    SIGNAL_PIPE.store(-1, Ordering::SeqCst);
+    drop(wake);
+    let id = record.id.clone();
     if a.rm {
         engine.remove(&id, true)?;
     }

@@ -81,7 +81,8 @@ impl Records {
         self.dir.join(format!("{id}.json"))
     }
 
-    /// Writes a record atomically.
+    /// Writes a record atomically (rename; not fsynced, as the containers it
+    /// names do not outlive a machine crash).
     pub fn write(&self, r: &ContainerRecord) -> Result<(), EngineError> {
         let path = self.path(&r.id);
         let tmp = path.with_extension("tmp");
@@ -90,7 +91,6 @@ impl Records {
         let mut f =
             File::create(&tmp).map_err(EngineError::io(format!("writing {}", tmp.display())))?;
         f.write_all(&bytes)
-            .and_then(|_| f.sync_all())
             .map_err(EngineError::io(format!("writing {}", tmp.display())))?;
         fs::rename(&tmp, &path).map_err(EngineError::io(format!("renaming {}", path.display())))
     }

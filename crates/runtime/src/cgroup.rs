@@ -95,6 +95,37 @@ pub fn oom_kills(layout: &Layout, id: &str) -> u64 {
     }
 }
 
+/// The container's cgroup directories, one per hierarchy.
+fn dirs(layout: &Layout, id: &str) -> Vec<PathBuf> {
+    let rel = path_for(id);
+    let rel = rel.trim_start_matches('/').to_string();
+    match layout {
+        Layout::V2(root) => vec![root.join(rel)],
+        Layout::V1(root) => fs::read_dir(root)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path().join(&rel))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Removes the cgroup of a container whose processes are all gone.
+/// Returns false if some directory could not be removed (still busy).
+pub fn remove(layout: &Layout, id: &str) -> bool {
+    let mut ok = true;
+    for d in dirs(layout, id) {
+        match fs::remove_dir(&d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => ok = false,
+        }
+    }
+    ok
+}
+
 /// Whether any cgroup directory of the container is left.
 #[cfg(test)]
 pub fn exists(layout: &Layout, id: &str) -> bool {

@@ -115,7 +115,9 @@ impl ContainerDir {
 }
 
 /// Writes JSON to `path` through a temporary file and a rename, so readers
-/// see the old or the new record, never half of one.
+/// see the old or the new record, never half of one. Not fsynced: a
+/// container does not outlive a machine crash, and a crash of the process
+/// leaves the page cache intact.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec(value)
@@ -123,7 +125,6 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeErr
     let mut f =
         File::create(&tmp).map_err(RuntimeError::io(format!("writing {}", tmp.display())))?;
     f.write_all(&bytes)
-        .and_then(|_| f.sync_all())
         .map_err(RuntimeError::io(format!("writing {}", tmp.display())))?;
     fs::rename(&tmp, path).map_err(RuntimeError::io(format!("renaming {}", path.display())))
 }
