@@ -13,6 +13,21 @@
 //!
 //! Durability: a transaction that returned `Ok` survives a crash of the
 //! process (kill -9) and of the machine.
+//!
+//! Implementations: [`RedbStore`] (a file on local disk, the production
+//! store of a single server) and [`MemStore`] (in memory, deterministic, for
+//! tests and the simulator). [`conformance`] is the test suite every
+//! implementation must pass.
+
+mod apply;
+mod codec;
+pub mod conformance;
+pub mod embedded;
+pub mod memory;
+mod watchers;
+
+pub use embedded::RedbStore;
+pub use memory::MemStore;
 
 pub use dockyard_types::ErrorKind;
 
@@ -88,7 +103,8 @@ pub enum EventKind {
 pub struct Event {
     pub kind: EventKind,
     /// For a put, the new key-value; for a delete, the key with an empty
-    /// value and `mod_revision` set to the revision of the delete.
+    /// value and `mod_revision` set to the revision of the delete
+    /// (`create_revision` and `version` 0, as in etcd).
     pub kv: KeyValue,
     /// The key-value before the change, if there was one.
     pub prev: Option<KeyValue>,
@@ -124,7 +140,36 @@ impl StoreError {
     }
 }
 
+/// How many revisions of history the embedded stores keep by default.
+pub const DEFAULT_HISTORY: u64 = 100_000;
+
+/// Settings of the embedded stores ([`RedbStore`], [`MemStore`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Automatic compaction: after each write the store forgets history
+    /// older than this many revisions, as if `compact(revision - history)`
+    /// had been called, so the event log stays bounded without anyone
+    /// calling `compact`. A watch must start at most this many revisions
+    /// back. `u64::MAX` keeps everything.
+    pub history: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            history: DEFAULT_HISTORY,
+        }
+    }
+}
+
 /// What every state store implementation provides.
+///
+/// Every call is safe from many threads at once. Transactions are
+/// serialisable: each sees the effects of all transactions that returned
+/// before it started. A watch delivers each revision's events exactly once
+/// and in revision order (within a revision, in the order of the ops); the
+/// stream ends when the store is dropped, and carries an `Err` before it
+/// ends if the store can no longer deliver every change.
 pub trait Store: Send + Sync + 'static {
     /// One key, or `None`.
     fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError>;
@@ -138,13 +183,23 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<(Vec<KeyValue>, Revision), StoreError>;
     /// Runs a transaction atomically.
+    ///
+    /// A transaction that changes nothing (compares only, an empty branch,
+    /// or deleting keys that do not exist) does not move the revision and
+    /// returns the current one, as in etcd. A key may be empty only as a
+    /// `DeletePrefix` prefix (meaning every key); otherwise `Invalid`.
     fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError>;
     /// Changes to keys under `prefix` with revision greater than `after`.
     /// Fails with `Compacted` when that history is gone.
+    ///
+    /// `after` = 0 replays all history (so fails once anything has been
+    /// compacted); the usual call passes the revision a `range` returned.
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watch, StoreError>;
     /// The current store revision.
     fn revision(&self) -> Result<Revision, StoreError>;
-    /// Forgets history (for watches) at and before `revision`.
+    /// Forgets history (for watches) at and before `revision`. Compacting
+    /// to a revision already compacted is a no-op; to a revision above the
+    /// current one, `Invalid`. Current keys are never affected.
     fn compact(&self, revision: Revision) -> Result<(), StoreError>;
 }
 
