@@ -27,3 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Real AWS clients for the end-to-end tests (PyPI).
+if ! python3 -c 'import awscli, boto3' >/dev/null 2>&1; then
+  python3 -m pip install --quiet awscli boto3
+fi

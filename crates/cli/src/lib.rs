@@ -4,6 +4,7 @@
 mod container;
 mod format;
 mod image;
+mod server;
 
 use std::path::PathBuf;
 
@@ -78,6 +79,11 @@ enum Command {
     Save(image::SaveArgs),
     /// Remove images.
     Rmi(image::RmiArgs),
+    /// Run the control plane: every AWS API and the registry on one port.
+    Server(server::ServerArgs),
+    /// Print the administrator's access key as shell exports (or a profile).
+    #[command(alias = "env")]
+    Credentials(server::CredentialsArgs),
     /// Manage the node.
     System {
         #[command(subcommand)]
@@ -115,8 +121,12 @@ fn default_data_dir() -> PathBuf {
 }
 
 impl Cli {
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
     fn engine(&self) -> anyhow::Result<Engine> {
-        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let data_dir = self.data_dir();
         let shim = ShimCommand::current_exe()?;
         let mut cfg = EngineConfig::new(&data_dir, shim.clone());
         cfg.bridge.name = self.bridge.clone();
@@ -174,6 +184,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             cli.engine()?.release(id)?;
             Ok(0)
         }
+        Command::Server(a) => server::server(&cli.data_dir(), a),
+        Command::Credentials(a) => server::credentials(&cli.data_dir(), a),
         Command::Run(a) => container::run(&cli.engine()?, a),
         Command::Ps(a) => container::ps(&cli.engine()?, a),
         Command::Logs(a) => container::logs(&cli.engine()?, a),

@@ -67,10 +67,10 @@ pub fn parse_memory(s: &str) -> Result<u64, EngineError> {
 
 /// Parses a signal by name (`TERM`, `SIGTERM`) or number.
 pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
+    if let Ok(n) = s.parse::<i32>()
+        && (1..=64).contains(&n)
+    {
+        return Ok(n);
     }
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);

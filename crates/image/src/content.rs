@@ -138,12 +138,11 @@ pub fn copy_blob(
     expected: Option<&Digest>,
     expected_size: Option<u64>,
 ) -> Result<Digest, ContentError> {
-    if let Some(d) = expected {
-        if let Some(size) = store.size(d)? {
-            if expected_size.is_none_or(|s| s == size) {
-                return Ok(d.clone());
-            }
-        }
+    if let Some(d) = expected
+        && let Some(size) = store.size(d)?
+        && expected_size.is_none_or(|s| s == size)
+    {
+        return Ok(d.clone());
     }
     let mut w = store.writer()?;
     let id = w.id().to_owned();

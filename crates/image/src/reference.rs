@@ -65,12 +65,12 @@ impl Reference {
             Some(c) if last_slash.is_none_or(|sl| c > sl) => (&rest[..c], Some(&rest[c + 1..])),
             _ => (rest, None),
         };
-        if let Some(t) = tag {
-            if !is_valid_tag(t) {
-                return Err(invalid(
-                    "a tag is up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'",
-                ));
-            }
+        if let Some(t) = tag
+            && !is_valid_tag(t)
+        {
+            return Err(invalid(
+                "a tag is up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'",
+            ));
         }
         let (domain, remainder) = match name.split_once('/') {
             Some((first, rest)) if looks_like_domain(first) => (first, rest),
@@ -304,10 +304,10 @@ fn is_valid_domain(d: &str) -> bool {
             None => (d, None),
         }
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
     }
     if d.starts_with('[') {
         return true;

@@ -167,13 +167,13 @@ impl ImageStore {
         let mut refs = self.read_refs()?;
         let (img, how) = resolve_in(&images, &refs, name_or_id)?;
         let mut out = Vec::new();
-        if let Match::Reference(r) = &how {
-            if img.references.len() > 1 {
-                refs.remove(r);
-                self.write_refs(&refs)?;
-                out.push(format!("Untagged: {}", familiar(r)));
-                return Ok(out);
-            }
+        if let Match::Reference(r) = &how
+            && img.references.len() > 1
+        {
+            refs.remove(r);
+            self.write_refs(&refs)?;
+            out.push(format!("Untagged: {}", familiar(r)));
+            return Ok(out);
         }
         if how == Match::Id && img.references.len() > 1 && !force {
             return Err(ImageError::Conflict(format!(

@@ -127,13 +127,13 @@ pub fn unpack_layer(
         .into_inner()
         .finish()
         .map_err(|source| UnpackError::Corrupt { source })?;
-    if let Some(want) = diff_id {
-        if *want != actual {
-            return Err(UnpackError::DiffIdMismatch {
-                expected: want.clone(),
-                actual,
-            });
-        }
+    if let Some(want) = diff_id
+        && *want != actual
+    {
+        return Err(UnpackError::DiffIdMismatch {
+            expected: want.clone(),
+            actual,
+        });
     }
     Ok(actual)
 }
@@ -510,24 +510,23 @@ impl Unpacker {
         }
         // Resolve the target in this layer without following symlinks; an
         // escaping symlink on the way is refused by `walk`.
-        if let Some(tdir) = walk(&self.root, tparents, entry, false)? {
-            if let Some(st) = tdir
+        if let Some(tdir) = walk(&self.root, tparents, entry, false)?
+            && let Some(st) = tdir
                 .stat(tname)
                 .map_err(io_err(format!("inspecting link target of {entry:?}")))?
-            {
-                if kind_of(&st) == Kind::Dir {
-                    return Err(refuse(
-                        entry,
-                        format!("hard link to the directory {target_str:?}"),
-                    ));
-                }
-                parent
-                    .remove_all(name)
-                    .map_err(io_err(format!("replacing {entry:?}")))?;
-                return parent
-                    .hardlink(&tdir, tname, name)
-                    .map_err(io_err(format!("linking {entry:?}")));
+        {
+            if kind_of(&st) == Kind::Dir {
+                return Err(refuse(
+                    entry,
+                    format!("hard link to the directory {target_str:?}"),
+                ));
             }
+            parent
+                .remove_all(name)
+                .map_err(io_err(format!("replacing {entry:?}")))?;
+            return parent
+                .hardlink(&tdir, tname, name)
+                .map_err(io_err(format!("linking {entry:?}")));
         }
         self.copy_from_lower(entry, &target_str, tparents, tname, parent, name)
     }

@@ -193,10 +193,10 @@ async fn overlapping_route(
             RouteAttribute::Destination(RouteAddress::Inet(d)) => Some(*d),
             _ => None,
         });
-        if let Some(dst) = dst.and_then(|d| Ipv4Net::new(d, len).ok()) {
-            if dst.overlaps(subnet) {
-                return Ok(Some(dst.to_string()));
-            }
+        if let Some(dst) = dst.and_then(|d| Ipv4Net::new(d, len).ok())
+            && dst.overlaps(subnet)
+        {
+            return Ok(Some(dst.to_string()));
         }
     }
     Ok(None)

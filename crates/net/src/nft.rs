@@ -148,12 +148,12 @@ fn nft(args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NetErro
         }
         r => r.map_err(NetError::io(format!("running nft while {what}")))?,
     };
-    if let Some(mut input) = child.stdin.take() {
-        if let Some(s) = stdin {
-            input
-                .write_all(s.as_bytes())
-                .map_err(NetError::io(format!("writing to nft while {what}")))?;
-        }
+    if let Some(mut input) = child.stdin.take()
+        && let Some(s) = stdin
+    {
+        input
+            .write_all(s.as_bytes())
+            .map_err(NetError::io(format!("writing to nft while {what}")))?;
     }
     let out = child
         .wait_with_output()

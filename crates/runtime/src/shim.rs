@@ -364,7 +364,11 @@ fn reap(pid: Pid) -> Option<WaitStatus> {
 
 /// Removes a container that has exited: its cgroup, libcontainer's state,
 /// the root filesystem mount, and the directory.
-pub(crate) fn remove_stopped(root: &Path, dir: &ContainerDir, id: &str) -> Result<(), RuntimeError> {
+pub(crate) fn remove_stopped(
+    root: &Path,
+    dir: &ContainerDir,
+    id: &str,
+) -> Result<(), RuntimeError> {
     let lc = libcontainer_root(root).join(id);
     // With every process gone, removing the cgroup directories is all that
     // libcontainer's delete would do; it is also several times faster. If a
@@ -373,16 +377,28 @@ pub(crate) fn remove_stopped(root: &Path, dir: &ContainerDir, id: &str) -> Resul
         match fs::remove_dir_all(&lc) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(RuntimeError::Io { context: format!("removing {}", lc.display()), source: e }),
+            Err(e) => {
+                return Err(RuntimeError::Io {
+                    context: format!("removing {}", lc.display()),
+                    source: e,
+                });
+            }
         }
     } else if lc.exists() {
         let mut c = libcontainer::container::Container::load(lc.clone())
             .map_err(|e| RuntimeError::Internal(format!("loading container {id}: {e}")))?;
-        c.delete(true).map_err(|e| RuntimeError::Internal(format!("deleting container {id}: {e}")))?;
+        c.delete(true)
+            .map_err(|e| RuntimeError::Internal(format!("deleting container {id}: {e}")))?;
     }
     rootfs::unmount(dir)?;
     fs::remove_dir_all(&dir.root)
-        .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
         .map_err(RuntimeError::io(format!("removing {}", dir.root.display())))
 }
 

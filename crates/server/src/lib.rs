@@ -5,6 +5,8 @@
 //! every other request to the [`Handler`] the binary wires in (the AWS
 //! front door and the registry). It knows no service.
 
+pub mod app;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,7 +35,9 @@ pub trait Handler: Send + Sync + 'static {
 
 /// A body from bytes.
 pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|never: Infallible| match never {}).boxed()
+    Full::new(b.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +58,9 @@ pub struct Listener {
 
 impl Listener {
     pub async fn bind(addr: SocketAddr, handler: Arc<dyn Handler>) -> Result<Self, ServerError> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
         Ok(Self { listener, handler })
     }
 
@@ -111,7 +117,10 @@ async fn route(handler: &dyn Handler, req: Request<Incoming>) -> Response<Body> 
 pub fn json(status: StatusCode, body: &str) -> Response<Body> {
     let mut r = Response::new(full(body.to_string()));
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -123,16 +132,20 @@ mod tests {
     impl Handler for Echo {
         fn handle(&self, req: Request<Incoming>) -> ResponseFuture {
             let path = req.uri().path().to_string();
-            Box::pin(async move { json(StatusCode::IM_A_TEAPOT, &format!("{{\"path\":\"{path}\"}}")) })
+            Box::pin(
+                async move { json(StatusCode::IM_A_TEAPOT, &format!("{{\"path\":\"{path}\"}}")) },
+            )
         }
     }
 
     async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-            .await
-            .expect("write");
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("write");
         let mut out = String::new();
         s.read_to_string(&mut out).await.expect("read");
         let status = out[9..12].parse().expect("status");
@@ -142,14 +155,33 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn routes_health_and_delegates_the_rest_then_shuts_down() {
-        let l = Listener::bind("127.0.0.1:0".parse().expect("addr"), Arc::new(Echo)).await.expect("bind");
+        let l = Listener::bind("127.0.0.1:0".parse().expect("addr"), Arc::new(Echo))
+            .await
+            .expect("bind");
         let addr = l.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(l.serve(async { let _ = rx.await; }, Duration::from_secs(1)));
-        assert_eq!(get(addr, "/_dockyard/health").await, (200, r#"{"status":"ok"}"#.to_string()));
-        assert_eq!(get(addr, "/v2/").await, (418, r#"{"path":"/v2/"}"#.to_string()));
+        let server = tokio::spawn(l.serve(
+            async {
+                let _ = rx.await;
+            },
+            Duration::from_secs(1),
+        ));
+        assert_eq!(
+            get(addr, "/_dockyard/health").await,
+            (200, r#"{"status":"ok"}"#.to_string())
+        );
+        assert_eq!(
+            get(addr, "/v2/").await,
+            (418, r#"{"path":"/v2/"}"#.to_string())
+        );
         tx.send(()).expect("shutdown");
-        tokio::time::timeout(Duration::from_secs(5), server).await.expect("stops").expect("no panic");
-        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("stops")
+            .expect("no panic");
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "still listening after shutdown"
+        );
     }
 }

@@ -284,23 +284,23 @@ impl BlobWriter for FsWriter {
             let _ = fs::remove_file(&path);
             e
         };
-        if let Some(want) = expected_size {
-            if want != written {
-                let digest = expected.cloned().unwrap_or(actual);
-                return Err(discard(ContentError::SizeMismatch {
-                    digest,
-                    expected: want,
-                    actual: written,
-                }));
-            }
+        if let Some(want) = expected_size
+            && want != written
+        {
+            let digest = expected.cloned().unwrap_or(actual);
+            return Err(discard(ContentError::SizeMismatch {
+                digest,
+                expected: want,
+                actual: written,
+            }));
         }
-        if let Some(want) = expected {
-            if *want != actual {
-                return Err(discard(ContentError::DigestMismatch {
-                    expected: want.clone(),
-                    actual,
-                }));
-            }
+        if let Some(want) = expected
+            && *want != actual
+        {
+            return Err(discard(ContentError::DigestMismatch {
+                expected: want.clone(),
+                actual,
+            }));
         }
         let target = store.blob_path(&actual);
         if target.exists() {
