@@ -141,7 +141,8 @@ fn server_serves_health_checks_signatures_and_shuts_down_gracefully() {
     );
     assert_eq!(mode & 0o777, 0o600);
 
-    // A signed request reaches the front door (no ECR service is wired yet).
+    // A signed request reaches the front door; DescribeRepositories is not
+    // implemented yet, GetAuthorizationToken is (see the next test).
     let (ok, out) = s.aws(&creds, &["ecr", "describe-repositories"]);
     assert!(!ok && out.contains("UnknownOperationException"), "{out}");
     // A wrong secret, an unknown key.
@@ -173,4 +174,92 @@ fn server_serves_health_checks_signatures_and_shuts_down_gracefully() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(s.get("/_dockyard/health").is_none());
+}
+
+#[test]
+fn push_with_skopeo_using_an_ecr_token_then_pull_and_run() {
+    dockyard_testkit::require_root!();
+    let s = Server::start();
+    let creds = s.credentials();
+    let (ok, password) = s.aws(&creds, &["ecr", "get-login-password"]);
+    assert!(ok, "{password}");
+    let password = password.trim().to_string();
+    let layout = s.data.parent().unwrap().join("bb");
+    dockyard_testkit::busybox_oci_layout(&layout, "busybox:latest").unwrap();
+    let dest = format!("docker://127.0.0.1:{}/team/bb:v1", s.port);
+    let skopeo = |args: &[&str]| {
+        let o = Command::new("skopeo")
+            .args(args)
+            .env("HOME", s.data.parent().unwrap())
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let login = format!("AWS:{password}");
+    let src = format!("oci:{}:busybox:latest", layout.display());
+    let (ok, out) = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &login,
+        &src,
+        &dest,
+    ]);
+    assert!(ok, "{out}");
+    // Without the token: refused.
+    let (ok, out) = skopeo(&["inspect", "--tls-verify=false", "--no-creds", &dest]);
+    assert!(!ok && out.contains("unauthorized"), "{out}");
+    let (ok, out) = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "AWS:not-a-token",
+        &src,
+        &dest,
+    ]);
+    assert!(!ok && out.contains("unauthorized"), "{out}");
+
+    // The node pulls it with the same token and runs it.
+    let node = s.data.parent().unwrap().join("node");
+    let bridge = dockyard_testkit::unique("dyc");
+    let dy = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dockyard"))
+            .args([
+                "--data-dir",
+                node.to_str().unwrap(),
+                "--bridge",
+                &bridge,
+                "--subnet",
+                "172.27.99.0/24",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let image = format!("127.0.0.1:{}/team/bb:v1", s.port);
+    let o = dy(&["pull", "--username", "AWS", "--password", &password, &image]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = dy(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &image,
+        "echo",
+        "pulled-and-ran",
+    ]);
+    let _ = dy(&["system", "reset"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "pulled-and-ran\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

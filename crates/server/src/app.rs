@@ -1,6 +1,6 @@
 //! The server as a whole: opens the data directory's state, creates the
-//! administrator key on first start, and serves the AWS front door (and,
-//! once wired, the registry) on one listener.
+//! administrator key on first start, and serves the AWS front door and the
+//! OCI registry (`/v2/`) on one listener.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,9 @@ use hyper::body::Incoming;
 use dockyard_aws::keys::{AccessKey, KeyStore};
 use dockyard_aws::router::{FrontDoor, MAX_BODY_BYTES};
 use dockyard_aws::{RequestView, Response as AwsResponse};
+use dockyard_ecr::{EcrService, EcrTokenAuth};
+use dockyard_image::FsContentStore;
+use dockyard_registry::{Registry, RegistryConfig};
 use dockyard_store::RedbStore;
 
 use crate::{Body, Handler, Listener, ResponseFuture, full};
@@ -50,6 +53,8 @@ pub enum AppError {
     Store(#[from] dockyard_store::StoreError),
     #[error("access keys: {0}")]
     Keys(#[from] dockyard_aws::keys::KeyError),
+    #[error("registry storage: {0}")]
+    Content(#[from] dockyard_image::ContentError),
     #[error(transparent)]
     Listen(#[from] crate::ServerError),
 }
@@ -76,11 +81,13 @@ fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 
+/// How often the registry collects garbage on its own.
+const GC_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Everything a running server holds.
 pub struct App {
     front: Arc<FrontDoor>,
-    /// Kept open for the services that will store state in it.
-    _store: Arc<RedbStore>,
+    registry: Registry,
 }
 
 impl App {
@@ -97,12 +104,24 @@ impl App {
                 },
             )?;
         }
-        let keys = KeyStore::open(keys_path(&cfg.data_dir), &cfg.account)?;
+        let keys = Arc::new(KeyStore::open(keys_path(&cfg.data_dir), &cfg.account)?);
         keys.ensure_admin(chrono::Utc::now())?;
-        let front = FrontDoor::new(Arc::new(keys), cfg.region.clone());
+        // The registry's blobs have their own content store: its garbage
+        // collection follows registry manifests, the node's image store
+        // follows local images, and neither may delete the other's blobs.
+        let content = Arc::new(FsContentStore::open(cfg.data_dir.join("registry"))?);
+        let registry = Registry::new(
+            content,
+            store,
+            Arc::new(EcrTokenAuth::new(keys.clone())),
+            RegistryConfig::default(),
+        );
+        let endpoint = format!("http://{}", cfg.listen);
+        let front = FrontDoor::new(keys.clone(), cfg.region.clone())
+            .with_json_service(Arc::new(EcrService::new(keys, endpoint)));
         Ok(Self {
             front: Arc::new(front),
-            _store: store,
+            registry,
         })
     }
 }
@@ -114,6 +133,11 @@ fn to_hyper(r: AwsResponse) -> http::Response<Body> {
 
 impl Handler for App {
     fn handle(&self, req: Request<Incoming>) -> ResponseFuture {
+        let path = req.uri().path();
+        if path == "/v2" || path.starts_with("/v2/") {
+            let registry = self.registry.clone();
+            return Box::pin(async move { registry.handle(req).await });
+        }
         let front = self.front.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
@@ -147,8 +171,21 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AppError> {
     let app = App::open(&cfg)?;
+    let registry = app.registry.clone();
+    let gc = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(GC_INTERVAL);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match registry.gc_async().await {
+                Ok(r) => tracing::info!("registry gc: {r:?}"),
+                Err(e) => tracing::warn!("registry gc failed: {e}"),
+            }
+        }
+    });
     let listener = Listener::bind(cfg.listen, Arc::new(app)).await?;
     tracing::info!("listening on {}", cfg.listen);
     listener.serve(shutdown, Duration::from_secs(10)).await;
+    gc.abort();
     Ok(())
 }
