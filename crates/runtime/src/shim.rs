@@ -180,6 +180,8 @@ fn create(
     let lc_root = libcontainer_root(root);
     fs::create_dir_all(&lc_root)
         .map_err(RuntimeError::io(format!("creating {}", lc_root.display())))?;
+    // The container's processes start with default signal dispositions.
+    let _defaults = DefaultSignals::set();
     let container = ContainerBuilder::new(cfg.id.clone(), SyscallType::Linux)
         .with_root_path(lc_root)
         .and_then(|b| {
@@ -200,6 +202,73 @@ fn create(
         message: "no init process".into(),
     })?;
     Ok((pid, out_r, err_r))
+}
+
+/// Restores the default disposition of every ignored signal while alive,
+/// so processes cloned meanwhile inherit defaults (an ignored signal stays
+/// ignored across exec, and Rust ignores SIGPIPE; whoever started us may
+/// have ignored others); ignores SIGPIPE again on drop, for the shim.
+struct DefaultSignals;
+
+/// The kernel's `struct sigaction` on x86_64. glibc's wrapper refuses the
+/// signals it reserves for itself (32, 33), which an ancestor may still
+/// have ignored, so the raw system call is used.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+impl DefaultSignals {
+    fn set() -> Self {
+        for sig in 1..=64 {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            let mut old = KernelSigaction {
+                handler: 0,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            };
+            let dfl = KernelSigaction {
+                handler: libc::SIG_DFL,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            };
+            // SAFETY: rt_sigaction reads `dfl` and writes `old`, both valid
+            // for the call; the process is single-threaded.
+            unsafe {
+                let r = libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    std::ptr::null::<KernelSigaction>(),
+                    &mut old as *mut KernelSigaction,
+                    8usize,
+                );
+                if r == 0 && old.handler == libc::SIG_IGN {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        &dfl as *const KernelSigaction,
+                        std::ptr::null_mut::<KernelSigaction>(),
+                        8usize,
+                    );
+                }
+            }
+        }
+        Self
+    }
+}
+
+impl Drop for DefaultSignals {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    }
 }
 
 /// libcontainer's errors nest; the innermost cause is what a person needs.
@@ -417,6 +486,7 @@ fn exec(root: &Path, id: &str, exec_json: &str) -> Result<i32, RuntimeError> {
             env.insert(k.to_string(), v.to_string());
         }
     }
+    let _defaults = DefaultSignals::set();
     let pid = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
         .with_root_path(libcontainer_root(root))
         .map(|b| {

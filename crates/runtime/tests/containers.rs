@@ -170,6 +170,11 @@ fn user_and_capabilities() {
         out.contains("00000000a80425fb"),
         "root gets the default set: {out}"
     );
+    let (_, out) = h.run(&h.config(&["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]));
+    assert_eq!(
+        out, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+        "no signal may start ignored or blocked"
+    );
 }
 
 #[test]
