@@ -19,9 +19,7 @@ impl Node {
     fn new() -> Self {
         let tmp = TempDir::new("cli").unwrap();
         let bridge = unique("dyc");
-        let mut b = [0u8; 1];
-        b[0] = u8::from_str_radix(&unique("")[..2], 16).unwrap();
-        let subnet = format!("172.28.{}.0/24", b[0]);
+        let subnet = dockyard_testkit::free_subnet("172.28");
         let node = Self {
             tmp,
             bridge,

@@ -229,6 +229,7 @@ fn push_with_skopeo_using_an_ecr_token_then_pull_and_run() {
     // The node pulls it with the same token and runs it.
     let node = s.data.parent().unwrap().join("node");
     let bridge = dockyard_testkit::unique("dyc");
+    let subnet = dockyard_testkit::free_subnet("172.27");
     let dy = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_dockyard"))
             .args([
@@ -237,7 +238,7 @@ fn push_with_skopeo_using_an_ecr_token_then_pull_and_run() {
                 "--bridge",
                 &bridge,
                 "--subnet",
-                "172.27.99.0/24",
+                &subnet,
             ])
             .args(args)
             .output()

@@ -118,11 +118,12 @@ async fn ensure_address(
 /// up. Refuses a name taken by another kind of link, and a subnet that
 /// overlaps a route the host already has elsewhere (the bridge would
 /// hijack or lose that traffic).
+/// Returns the bridge's interface index.
 pub(crate) async fn ensure_bridge(
     h: &Handle,
     name: &str,
     subnet: &Ipv4Net,
-) -> Result<(), NetError> {
+) -> Result<u32, NetError> {
     let gateway = subnet.gateway();
     let link = match find_link(h, name).await? {
         Some(l) => l,
@@ -159,7 +160,8 @@ pub(crate) async fn ensure_bridge(
         )));
     }
     ensure_address(h, link.index, name, gateway, subnet.prefix_len()).await?;
-    set_up(h, link.index, name).await
+    set_up(h, link.index, name).await?;
+    Ok(link.index)
 }
 
 /// A route of the host, on some other interface than `own`, whose

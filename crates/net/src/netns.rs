@@ -171,6 +171,7 @@ pub(crate) fn remove(path: &Path) -> Result<(), NetError> {
 /// Undoes [`prepare_dir`] once nothing is left in `dir`, so tests leave
 /// no mounts behind. A directory still holding namespaces is left alone.
 pub(crate) fn release_dir(dir: &Path) -> Result<(), NetError> {
+    let _guard = lock_dir(dir)?;
     let empty = match fs::read_dir(dir) {
         Ok(mut d) => d.next().is_none(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -181,6 +182,15 @@ pub(crate) fn release_dir(dir: &Path) -> Result<(), NetError> {
             .map_err(NetError::errno(format!("unmounting {}", dir.display())))?;
     }
     Ok(())
+}
+
+/// Serialises making a namespace in `dir` with [`release_dir`] across
+/// processes: otherwise one engine could unmount the (empty) shared
+/// directory just as another prepares it and creates a namespace in it.
+pub(crate) fn lock_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, NetError> {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".lock");
+    crate::state::lock_file(Path::new(&name))
 }
 
 #[cfg(test)]

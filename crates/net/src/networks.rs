@@ -43,16 +43,37 @@ impl Networks {
     /// has the gateway address; IPv4 forwarding is on; `route_localnet` is
     /// on for the bridge (so connections to 127.0.0.1 can be DNATed onto
     /// it); the nft table masquerades the subnet and publishes ports.
+    ///
+    /// The sysctls and the nft table are applied once per bridge and boot
+    /// (a stamp in the state directory records the bridge's interface index
+    /// and the boot id), since running `nft` costs milliseconds on every
+    /// container start otherwise. A bridge that was recreated, or a reboot,
+    /// applies them again.
     pub fn ensure(&self) -> Result<(), NetError> {
         self.cfg.validate()?;
         let (name, subnet) = (self.cfg.name.as_str(), self.cfg.subnet);
-        link::session(|h| async move { link::ensure_bridge(&h, name, &subnet).await })?;
+        let index = link::session(|h| async move { link::ensure_bridge(&h, name, &subnet).await })?;
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        let stamp = format!("{} {index} {subnet}\n", boot.trim());
+        let marker = self.ensured_marker();
+        if std::fs::read_to_string(&marker).is_ok_and(|s| s == stamp) {
+            return Ok(());
+        }
         sysctl("net/ipv4/ip_forward", "1")?;
         sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1")?;
         nft::apply(
             &nft::base_script(&self.table, name, &subnet),
             &format!("setting up nat for bridge {name}"),
-        )
+        )?;
+        std::fs::create_dir_all(&self.cfg.state_dir)
+            .and_then(|_| std::fs::write(&marker, stamp))
+            .map_err(NetError::io(format!("writing {}", marker.display())))
+    }
+
+    fn ensured_marker(&self) -> PathBuf {
+        self.cfg
+            .state_dir
+            .join(format!("ensured-{}", self.cfg.name))
     }
 
     /// Gives container `id` its network. Bridge mode makes a network
@@ -204,9 +225,13 @@ impl Networks {
         let Some(ns_path) = att.netns.as_deref() else {
             return Ok(());
         };
-        netns::create(ns_path, || {
-            link::session(|h| async move { link::loopback_up(&h).await })
-        })?;
+        {
+            let _dir = netns::lock_dir(&self.cfg.netns_dir)?;
+            netns::prepare_dir(&self.cfg.netns_dir)?;
+            netns::create(ns_path, || {
+                link::session(|h| async move { link::loopback_up(&h).await })
+            })?;
+        }
         let (Some(ip), Some(gateway), Some(veth)) = (att.ip, att.gateway, att.host_veth.as_deref())
         else {
             return Ok(());
@@ -235,7 +260,9 @@ impl Networks {
                 first_err.get_or_insert(e);
             }
         };
-        if att.mode == NetworkMode::Bridge {
+        // Rules exist only for recorded ports: the record is written with
+        // them before any rule is added.
+        if att.mode == NetworkMode::Bridge && !att.ports.is_empty() {
             note(nft::remove_port_rules(&self.table, id));
         }
         if let Some(veth) = att.host_veth.as_deref() {
@@ -299,6 +326,7 @@ impl Networks {
             }
         }
         nft::delete_table(&self.table)?;
+        let _ = std::fs::remove_file(self.ensured_marker());
         let name = self.cfg.name.as_str();
         link::session(|h| async move { link::delete_link(&h, name).await })?;
         netns::release_dir(&self.cfg.netns_dir)?;

@@ -52,6 +52,32 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(b))
 }
 
+/// A `/24` under `base` (e.g. `"172.28"`) that no route of the host uses
+/// and no other caller in this process has been given, so tests running in
+/// parallel never share a bridge subnet.
+pub fn free_subnet(base: &str) -> String {
+    use std::sync::Mutex;
+    static CLAIMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+    let routes = std::process::Command::new("ip")
+        .args(["-4", "route", "show", "table", "all"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut b = [0u8; 1];
+    getrandom::fill(&mut b).expect("the kernel's random source is always readable");
+    for i in 0..=255u16 {
+        let x = (b[0] as u16 + i) % 256;
+        let net = format!("{base}.{x}.0/24");
+        let prefix = format!("{base}.{x}.");
+        if !claimed.contains(&net) && !routes.contains(&prefix) {
+            claimed.push(net.clone());
+            return net;
+        }
+    }
+    panic!("no free /24 left under {base}");
+}
+
 /// Builds a busybox root filesystem in `dir`: `/bin/busybox`, applet
 /// symlinks, and the usual empty directories.
 pub fn busybox_rootfs(dir: &Path) -> std::io::Result<()> {
