@@ -237,7 +237,9 @@ fn looks_like_domain(first: &str) -> bool {
 }
 
 /// `[\w][\w.-]{0,127}`
-pub(crate) fn is_valid_tag(t: &str) -> bool {
+/// Whether `t` matches the distribution spec's tag grammar
+/// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn is_valid_tag(t: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let b = t.as_bytes();
     !b.is_empty()
@@ -246,8 +248,9 @@ pub(crate) fn is_valid_tag(t: &str) -> bool {
         && b.iter().all(|&c| word(c) || c == b'.' || c == b'-')
 }
 
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
-fn is_valid_path_component(c: &str) -> bool {
+/// Whether `c` is one repository path component:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+pub fn is_valid_path_component(c: &str) -> bool {
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let b = c.as_bytes();
     let mut i = 0;

@@ -14,46 +14,16 @@ pub const MAX_TAG_LEN: usize = 128;
 /// Whether `name` matches
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_NAME_LEN && name.split('/').all(is_valid_component)
-}
-
-fn is_valid_component(c: &str) -> bool {
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let b = c.as_bytes();
-    let mut i = 0;
-    loop {
-        let start = i;
-        while i < b.len() && alnum(b[i]) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-        if i == b.len() {
-            return true;
-        }
-        let sep_start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[sep_start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
-        if !ok {
-            return false;
-        }
-    }
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .split('/')
+            .all(dockyard_image::reference::is_valid_path_component)
 }
 
 /// Whether `tag` matches `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 pub fn is_valid_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    let first_ok = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
-    !b.is_empty()
-        && b.len() <= MAX_TAG_LEN
-        && first_ok(b[0])
-        && b[1..]
-            .iter()
-            .all(|&x| first_ok(x) || x == b'.' || x == b'-')
+    dockyard_image::reference::is_valid_tag(tag)
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), RegistryError> {

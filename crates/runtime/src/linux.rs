@@ -287,14 +287,16 @@ impl RuntimeDriver for LinuxDriver {
             });
         }
         let lc_dir = shim::libcontainer_root(&self.root).join(id);
-        notify_start(&lc_dir)
-            .map_err(|e| RuntimeError::Internal(format!("starting container {id}: {e}")))?;
-        // libcontainer checks its own record before an exec.
-        let mut c = libcontainer::container::Container::load(lc_dir)
+        // libcontainer checks its own record before an exec. Mark it running
+        // before the workload starts: loading it reads /proc/PID, and a
+        // short workload may be gone right after the notification.
+        let mut c = libcontainer::container::Container::load(lc_dir.clone())
             .map_err(|e| RuntimeError::Internal(format!("loading container {id}: {e}")))?;
         c.set_status(libcontainer::container::ContainerStatus::Running)
             .save()
             .map_err(|e| RuntimeError::Internal(format!("saving container {id}: {e}")))?;
+        notify_start(&lc_dir)
+            .map_err(|e| RuntimeError::Internal(format!("starting container {id}: {e}")))?;
         let mut st = st;
         st.status = Status::Running;
         st.started_at = Some(now_rfc3339());
