@@ -141,10 +141,9 @@ fn server_serves_health_checks_signatures_and_shuts_down_gracefully() {
     );
     assert_eq!(mode & 0o777, 0o600);
 
-    // A signed request reaches the front door; DescribeRepositories is not
-    // implemented yet, GetAuthorizationToken is (see the next test).
+    // A signed request reaches the front door.
     let (ok, out) = s.aws(&creds, &["ecr", "describe-repositories"]);
-    assert!(!ok && out.contains("UnknownOperationException"), "{out}");
+    assert!(ok && out.contains(r#""repositories": []"#), "{out}");
     // A wrong secret, an unknown key.
     let mut bad = creds.clone();
     bad[1].1 = "x".repeat(40);
@@ -204,15 +203,36 @@ fn push_with_skopeo_using_an_ecr_token_then_pull_and_run() {
     };
     let login = format!("AWS:{password}");
     let src = format!("oci:{}:busybox:latest", layout.display());
-    let (ok, out) = skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &login,
-        &src,
-        &dest,
-    ]);
+    let push = || {
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &login,
+            &src,
+            &dest,
+        ])
+    };
+    // As on ECR, pushes go to repositories that exist.
+    let (ok, out) = push();
+    assert!(!ok && out.contains("name unknown"), "{out}");
+    let (ok, out) = s.aws(
+        &creds,
+        &["ecr", "create-repository", "--repository-name", "team/bb"],
+    );
     assert!(ok, "{out}");
+    let uri = format!("127.0.0.1:{}/team/bb", s.port);
+    assert!(
+        out.contains(&format!(r#""repositoryUri": "{uri}""#)),
+        "{out}"
+    );
+    let (ok, out) = push();
+    assert!(ok, "{out}");
+    let (ok, out) = s.aws(
+        &creds,
+        &["ecr", "describe-images", "--repository-name", "team/bb"],
+    );
+    assert!(ok && out.contains(r#""v1""#), "{out}");
     // Without the token: refused.
     let (ok, out) = skopeo(&["inspect", "--tls-verify=false", "--no-creds", &dest]);
     assert!(!ok && out.contains("unauthorized"), "{out}");

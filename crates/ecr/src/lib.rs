@@ -1,79 +1,95 @@
-//! The ECR API (JSON 1.1, `AmazonEC2ContainerRegistry_V20150921`) and the
-//! registry authentication it issues tokens for.
+//! The ECR API (JSON 1.1, `AmazonEC2ContainerRegistry_V20150921`) over
+//! Dockyard's registry, and the registry authentication it issues tokens
+//! for.
 //!
-//! `GetAuthorizationToken` hands out a 12-hour session of the caller
-//! (an `ASIA...` key in the key store); the token is `AWS:<key>.<secret>`
-//! base64-encoded, as `aws ecr get-login-password` and `docker login`
-//! expect. [`EcrTokenAuth`] accepts exactly those tokens as Basic
-//! credentials on `/v2/`, so a token stops working when its session
-//! expires or is deleted.
+//! The registry crate owns repositories, manifests, tags and blobs; this
+//! crate adds what ECR has on top (see [`meta`]: tag mutability, scanning
+//! settings, tags, policies) and answers in ECR's shapes and errors.
+//! Repositories are addressed as `HOST:PORT/NAME` (`repositoryUri`), the
+//! address `docker`, `podman` and `skopeo` push to.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod auth;
+mod error;
+mod images;
+mod input;
+mod layers;
+mod meta;
+mod repos;
+mod token;
+
+#[cfg(test)]
+mod testutil;
 
 use std::sync::Arc;
 
-use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use dockyard_aws::ApiError;
 use dockyard_aws::keys::KeyStore;
 use dockyard_aws::router::{CallContext, JsonService};
-use dockyard_aws::{ApiError, CredentialSource};
-use dockyard_registry::auth::{Action, AuthFailure, Challenge, RegistryAuth};
+use dockyard_image::ContentStore;
+use dockyard_registry::{Registry, RegistryConfig};
+use dockyard_store::Store;
+
+pub use auth::{EcrHooks, EcrTokenAuth, UrlSigner};
+pub use token::TOKEN_TTL_HOURS;
 
 /// ECR's target prefix.
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
 
-/// How long a registry token lives, as on AWS.
-pub const TOKEN_TTL_HOURS: i64 = 12;
-
 /// The ECR JSON service.
 pub struct EcrService {
     keys: Arc<KeyStore>,
-    /// Where clients push and pull (`http://HOST:PORT`), for `proxyEndpoint`.
+    registry: Registry,
+    store: Arc<dyn Store>,
+    /// `HOST:PORT` clients push to (`repositoryUri`).
+    host: String,
+    /// `http://HOST:PORT`, for `proxyEndpoint` and download URLs.
     endpoint: String,
+    signer: Arc<UrlSigner>,
 }
 
 impl EcrService {
-    pub fn new(keys: Arc<KeyStore>, endpoint: impl Into<String>) -> Self {
-        Self {
+    /// The registry with ECR's rules (token authentication, presigned
+    /// URLs, tag immutability) over `content` and `store`, and the ECR
+    /// service over it. `host` is the `HOST:PORT` clients reach.
+    pub fn open(
+        keys: Arc<KeyStore>,
+        store: Arc<dyn Store>,
+        content: Arc<dyn ContentStore>,
+        mut config: RegistryConfig,
+        host: impl Into<String>,
+    ) -> std::io::Result<(Registry, Self)> {
+        let signer =
+            Arc::new(UrlSigner::random().map_err(|e| std::io::Error::other(e.to_string()))?);
+        config.create_repos_on_push = false;
+        config.hooks = Arc::new(EcrHooks::new(store.clone()));
+        let registry = Registry::new(
+            content,
+            store.clone(),
+            Arc::new(EcrTokenAuth::new(keys.clone(), signer.clone())),
+            config,
+        );
+        let host = host.into();
+        let svc = Self {
             keys,
-            endpoint: endpoint.into(),
-        }
+            registry: registry.clone(),
+            store,
+            endpoint: format!("http://{host}"),
+            host,
+            signer,
+        };
+        Ok((registry, svc))
     }
 
-    fn get_authorization_token(&self, ctx: &CallContext, input: &Value) -> Result<Value, ApiError> {
-        // `registryIds` is deprecated; AWS ignores it for the token itself.
-        if let Some(ids) = input.get("registryIds") {
-            let ok = ids.as_array().is_some_and(|a| {
-                a.iter().all(|v| {
-                    v.as_str()
-                        .is_some_and(|s| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()))
-                })
-            });
-            if !ok {
-                return Err(ApiError::client(
-                    "InvalidParameterException",
-                    "registryIds must be a list of 12-digit account ids",
-                ));
-            }
+    fn addr<'a>(&'a self, ctx: &'a CallContext) -> meta::Addr<'a> {
+        meta::Addr {
+            region: &ctx.region,
+            account: &ctx.account,
+            host: &self.host,
         }
-        let session = self
-            .keys
-            .issue_session(
-                ctx.principal.clone(),
-                chrono::Duration::hours(TOKEN_TTL_HOURS),
-                ctx.now,
-            )
-            .map_err(|e| ApiError::server("ServerException", e.to_string()))?;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!(
-            "AWS:{}.{}",
-            session.access_key_id, session.secret_access_key
-        ));
-        Ok(json!({
-            "authorizationData": [{
-                "authorizationToken": token,
-                "expiresAt": session.expiration.timestamp() as f64,
-                "proxyEndpoint": self.endpoint,
-            }]
-        }))
     }
 }
 
@@ -89,176 +105,25 @@ impl JsonService for EcrService {
     fn call(&self, ctx: &CallContext, operation: &str, input: Value) -> Result<Value, ApiError> {
         match operation {
             "GetAuthorizationToken" => self.get_authorization_token(ctx, &input),
+            "CreateRepository" => self.create_repository(ctx, input),
+            "DescribeRepositories" => self.describe_repositories(ctx, input),
+            "DeleteRepository" => self.delete_repository(ctx, input),
+            "PutImageTagMutability" => self.put_image_tag_mutability(ctx, input),
+            "PutImageScanningConfiguration" => self.put_image_scanning_configuration(ctx, input),
+            "TagResource" => self.tag_resource(ctx, input),
+            "UntagResource" => self.untag_resource(ctx, input),
+            "ListTagsForResource" => self.list_tags_for_resource(ctx, input),
+            "ListImages" => self.list_images(ctx, input),
+            "DescribeImages" => self.describe_images(ctx, input),
+            "BatchGetImage" => self.batch_get_image(ctx, input),
+            "BatchDeleteImage" => self.batch_delete_image(ctx, input),
+            "PutImage" => self.put_image(ctx, input),
+            "BatchCheckLayerAvailability" => self.batch_check_layer_availability(ctx, input),
+            "InitiateLayerUpload" => self.initiate_layer_upload(ctx, input),
+            "UploadLayerPart" => self.upload_layer_part(ctx, input),
+            "CompleteLayerUpload" => self.complete_layer_upload(ctx, input),
+            "GetDownloadUrlForLayer" => self.get_download_url_for_layer(ctx, input),
             other => Err(ApiError::unknown_operation(other)),
         }
-    }
-}
-
-/// Registry authentication with ECR tokens (Basic `AWS:<token>`).
-pub struct EcrTokenAuth {
-    keys: Arc<KeyStore>,
-}
-
-impl EcrTokenAuth {
-    pub fn new(keys: Arc<KeyStore>) -> Self {
-        Self { keys }
-    }
-}
-
-fn unauthorized(message: &str) -> AuthFailure {
-    AuthFailure::Unauthorized {
-        challenge: Challenge::Basic {
-            realm: "dockyard".into(),
-        },
-        message: message.into(),
-    }
-}
-
-/// Compares secrets without an early exit that would leak their prefix.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-impl RegistryAuth for EcrTokenAuth {
-    fn authorize(
-        &self,
-        headers: &http::HeaderMap,
-        _repo: Option<&str>,
-        _action: Action,
-    ) -> Result<(), AuthFailure> {
-        let value = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                unauthorized("authentication required: log in with `aws ecr get-login-password`")
-            })?;
-        let b64 = value.strip_prefix("Basic ").ok_or_else(|| {
-            unauthorized("only Basic credentials (user AWS, an ECR token) are accepted")
-        })?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
-        let (user, token) = decoded
-            .split_once(':')
-            .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
-        if user != "AWS" {
-            return Err(unauthorized("the user name must be AWS"));
-        }
-        let (key_id, secret) = token
-            .split_once('.')
-            .ok_or_else(|| unauthorized("invalid authorization token"))?;
-        let stored = self
-            .keys
-            .secret_for(key_id)
-            .ok_or_else(|| unauthorized("invalid authorization token"))?;
-        if !same(&stored.secret_access_key, secret) {
-            return Err(unauthorized("invalid authorization token"));
-        }
-        if stored.expires.is_some_and(|e| e <= chrono::Utc::now()) {
-            return Err(unauthorized(
-                "your authorization token has expired; reauthenticate and try again",
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use dockyard_aws::Principal;
-
-    fn ctx() -> CallContext {
-        CallContext {
-            principal: Principal::root("000000000000"),
-            access_key_id: "AKIAEXAMPLE".into(),
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            request_id: "r".into(),
-            now: chrono::Utc::now(),
-        }
-    }
-
-    fn basic(token_b64: &str) -> http::HeaderMap {
-        let mut h = http::HeaderMap::new();
-        h.insert(
-            http::header::AUTHORIZATION,
-            format!("Basic {token_b64}").parse().unwrap(),
-        );
-        h
-    }
-
-    #[test]
-    fn tokens_authenticate_until_revoked_and_nothing_else_does() {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = Arc::new(KeyStore::open(dir.path().join("k.json"), "000000000000").unwrap());
-        let svc = EcrService::new(keys.clone(), "http://127.0.0.1:4566");
-        let out = svc
-            .call(&ctx(), "GetAuthorizationToken", json!({}))
-            .unwrap();
-        let data = &out["authorizationData"][0];
-        assert_eq!(data["proxyEndpoint"], "http://127.0.0.1:4566");
-        let expires = data["expiresAt"].as_f64().unwrap();
-        let in_12h = (chrono::Utc::now() + chrono::Duration::hours(12)).timestamp() as f64;
-        assert!((expires - in_12h).abs() < 5.0);
-        let token = data["authorizationToken"].as_str().unwrap();
-        let auth = EcrTokenAuth::new(keys.clone());
-        assert!(
-            auth.authorize(&basic(token), Some("a"), Action::Push)
-                .is_ok()
-        );
-
-        let decoded = String::from_utf8(
-            base64::engine::general_purpose::STANDARD
-                .decode(token)
-                .unwrap(),
-        )
-        .unwrap();
-        let (_, pass) = decoded.split_once(':').unwrap();
-        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        for bad in [
-            enc(&format!("root:{pass}")),
-            enc("AWS:nope"),
-            enc(&format!("AWS:{pass}x")),
-            "!!".into(),
-        ] {
-            assert!(
-                matches!(
-                    auth.authorize(&basic(&bad), None, Action::Pull),
-                    Err(AuthFailure::Unauthorized { .. })
-                ),
-                "{bad}"
-            );
-        }
-        assert!(
-            auth.authorize(&http::HeaderMap::new(), None, Action::Pull)
-                .is_err()
-        );
-        let (key_id, _) = pass.split_once('.').unwrap();
-        keys.delete(key_id).unwrap();
-        assert!(
-            auth.authorize(&basic(token), Some("a"), Action::Pull)
-                .is_err(),
-            "a deleted session's token is dead"
-        );
-        let err = svc
-            .call(
-                &ctx(),
-                "GetAuthorizationToken",
-                json!({"registryIds": ["12"]}),
-            )
-            .unwrap_err();
-        assert_eq!(err.code, "InvalidParameterException");
-        assert_eq!(
-            svc.call(&ctx(), "Nope", json!({})).unwrap_err().code,
-            "UnknownOperationException"
-        );
     }
 }

@@ -2,7 +2,7 @@
 //! its credentials may do an [`Action`] on a repository. The server plugs
 //! in its ECR token scheme; tests use [`AllowAll`].
 
-use http::HeaderMap;
+use http::request::Parts;
 use thiserror::Error;
 
 /// What a request wants to do.
@@ -109,12 +109,10 @@ pub enum AuthFailure {
 /// the source; a refused pull there falls back to an upload so as not to
 /// reveal the source's content).
 pub trait RegistryAuth: Send + Sync {
-    fn authorize(
-        &self,
-        headers: &HeaderMap,
-        repo: Option<&str>,
-        action: Action,
-    ) -> Result<(), AuthFailure>;
+    /// `req` is the request without its body: its headers carry
+    /// credentials, its URI may carry a signature (presigned URLs).
+    fn authorize(&self, req: &Parts, repo: Option<&str>, action: Action)
+    -> Result<(), AuthFailure>;
 }
 
 /// Lets everyone do everything (tests, and a loopback-only server whose
@@ -123,7 +121,7 @@ pub trait RegistryAuth: Send + Sync {
 pub struct AllowAll;
 
 impl RegistryAuth for AllowAll {
-    fn authorize(&self, _: &HeaderMap, _: Option<&str>, _: Action) -> Result<(), AuthFailure> {
+    fn authorize(&self, _: &Parts, _: Option<&str>, _: Action) -> Result<(), AuthFailure> {
         Ok(())
     }
 }
@@ -172,7 +170,11 @@ mod tests {
         assert_eq!(bare.header_value(), r#"Bearer realm="r",service="s""#);
         assert!(
             AllowAll
-                .authorize(&HeaderMap::new(), None, Action::Catalog)
+                .authorize(
+                    &http::Request::new(()).into_parts().0,
+                    None,
+                    Action::Catalog
+                )
                 .is_ok()
         );
     }

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     Unauthorized,
     Denied,
     Unsupported,
+    /// Distribution's code for a tag that may not be (re)written; ECR
+    /// answers it for pushes to immutable tags.
+    TagInvalid,
     TooManyRequests,
     Unknown,
 }
@@ -47,6 +50,7 @@ impl ErrorCode {
             Self::Unauthorized => "UNAUTHORIZED",
             Self::Denied => "DENIED",
             Self::Unsupported => "UNSUPPORTED",
+            Self::TagInvalid => "TAG_INVALID",
             Self::TooManyRequests => "TOOMANYREQUESTS",
             Self::Unknown => "UNKNOWN",
         }
@@ -61,6 +65,10 @@ pub enum RegistryError {
     NameUnknown(String),
     #[error("invalid tag {0:?}")]
     TagInvalid(String),
+    #[error(
+        "the image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the tag is immutable"
+    )]
+    TagImmutable { name: String, tag: String },
     #[error("invalid digest {value:?}: {reason}")]
     DigestInvalid { value: String, reason: String },
     #[error("content does not match digest {expected}: got {actual}")]
@@ -142,6 +150,7 @@ impl RegistryError {
             | Self::ManifestUnknown { .. }
             | Self::NotAcceptable { .. }
             | Self::NoRoute(_) => ErrorKind::NotFound,
+            Self::TagImmutable { .. } => ErrorKind::AlreadyExists,
             Self::Busy(_) => ErrorKind::Conflict,
             Self::Auth(_) => ErrorKind::Unauthorized,
             Self::Store(e) => e.kind(),
@@ -162,6 +171,7 @@ impl RegistryError {
             }
             Self::DigestInvalid { .. } | Self::DigestMismatch { .. } => ErrorCode::DigestInvalid,
             Self::SizeInvalid { .. } => ErrorCode::SizeInvalid,
+            Self::TagImmutable { .. } => ErrorCode::TagInvalid,
             Self::BlobUnknown { .. } => ErrorCode::BlobUnknown,
             Self::UploadUnknown(_) => ErrorCode::BlobUploadUnknown,
             Self::UploadInvalid { .. } | Self::RangeInvalid { .. } => ErrorCode::BlobUploadInvalid,
@@ -189,6 +199,7 @@ impl RegistryError {
             | Self::UploadInvalid { .. }
             | Self::ManifestInvalid(_)
             | Self::BadRequest(_)
+            | Self::TagImmutable { .. }
             | Self::ManifestBlobUnknown { .. } => StatusCode::BAD_REQUEST,
             Self::NameUnknown(_)
             | Self::BlobUnknown { .. }
@@ -238,6 +249,7 @@ impl RegistryError {
         match self {
             Self::NameInvalid(n) | Self::NameUnknown(n) => json!({"name": n}),
             Self::TagInvalid(t) => json!({"tag": t}),
+            Self::TagImmutable { name, tag } => json!({"name": name, "tag": tag}),
             Self::DigestInvalid { value, .. } => json!({"digest": value}),
             Self::DigestMismatch { expected, actual } => {
                 json!({"digest": expected, "actual": actual})

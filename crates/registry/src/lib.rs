@@ -39,6 +39,7 @@ mod blobs;
 mod document;
 pub mod error;
 mod gc;
+pub mod hooks;
 mod http;
 pub mod keys;
 mod manifests;
@@ -61,6 +62,7 @@ use dockyard_store::Store;
 pub use auth::{Action, AllowAll, AuthFailure, Challenge, RegistryAuth};
 pub use error::{ErrorCode, RegistryError};
 pub use gc::GcReport;
+pub use hooks::{NoHooks, PushHooks};
 pub use http::BoxBody;
 pub use manifests::{FetchedManifest, ImageInfo, ManifestInfo, Page, PushedManifest, Referrer};
 pub use names::ManifestRef;
@@ -101,6 +103,8 @@ pub struct RegistryConfig {
     /// with [`Registry::create_repository`].
     pub create_repos_on_push: bool,
     pub clock: Arc<dyn Clock>,
+    /// Tag immutability and push notifications.
+    pub hooks: Arc<dyn PushHooks>,
 }
 
 impl Default for RegistryConfig {
@@ -113,6 +117,7 @@ impl Default for RegistryConfig {
             page_size: 1000,
             create_repos_on_push: true,
             clock: Arc::new(SystemClock),
+            hooks: Arc::new(NoHooks),
         }
     }
 }

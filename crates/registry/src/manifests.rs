@@ -83,6 +83,9 @@ pub struct ImageInfo {
     pub last_pull: Option<DateTime<Utc>>,
     /// The manifest's `artifactType`, else its config's media type.
     pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    /// Child manifests, for an index.
+    pub children: Vec<Digest>,
 }
 
 fn info(digest: Digest, r: &ManifestRecord) -> ManifestInfo {
@@ -165,6 +168,32 @@ impl Registry {
         Ok(info(digest, &r))
     }
 
+    /// A manifest's bytes without recording a pull (for the registry's own
+    /// readers: scanners, lifecycle previews).
+    pub fn peek_manifest(
+        &self,
+        name: &str,
+        reference: &ManifestRef,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let (digest, r) = self.resolve(name, reference)?;
+        let info = info(digest, &r);
+        let bytes = self.read_manifest(name, reference, &info)?;
+        Ok(FetchedManifest { info, bytes })
+    }
+
+    fn read_manifest(
+        &self,
+        name: &str,
+        reference: &ManifestRef,
+        info: &ManifestInfo,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let limit = info.size.max(self.config().max_manifest_size);
+        read_blob(self.content(), &info.digest, limit).map_err(|e| match e {
+            dockyard_image::ContentError::NotFound(_) => self.manifest_unknown(name, reference),
+            e => RegistryError::Content(e),
+        })
+    }
+
     /// A manifest's bytes, if its media type is acceptable; records the pull.
     pub fn get_manifest(
         &self,
@@ -173,11 +202,7 @@ impl Registry {
         accept: &[String],
     ) -> Result<FetchedManifest, RegistryError> {
         let info = self.stat_manifest(name, reference, accept)?;
-        let limit = info.size.max(self.config().max_manifest_size);
-        let bytes = read_blob(self.content(), &info.digest, limit).map_err(|e| match e {
-            dockyard_image::ContentError::NotFound(_) => self.manifest_unknown(name, reference),
-            e => RegistryError::Content(e),
-        })?;
+        let bytes = self.read_manifest(name, reference, &info)?;
         self.note_pull(name, &info.digest);
         Ok(FetchedManifest { info, bytes })
     }
@@ -225,6 +250,7 @@ impl Registry {
         tags.dedup();
         for _ in 0..MAX_ATTEMPTS {
             if let Some(p) = self.try_put_manifest(name, &digest, bytes, &doc, &tags)? {
+                self.config().hooks.pushed(name, &p);
                 return Ok(p);
             }
         }
@@ -325,8 +351,21 @@ impl Registry {
         };
         success.push(records::put(key, &record));
         for t in tags {
+            let tag_key = keys::tag(name, t);
+            if !self.config().hooks.tag_mutable(name, t)? {
+                match records::get::<TagRecord>(self.store(), &tag_key)? {
+                    Some((old, _)) if old.digest != *digest => {
+                        return Err(RegistryError::TagImmutable {
+                            name: name.to_owned(),
+                            tag: t.clone(),
+                        });
+                    }
+                    Some((_, rev)) => compares.push(Compare::ModRevision(tag_key.clone(), rev)),
+                    None => compares.push(Compare::Missing(tag_key.clone())),
+                }
+            }
             success.push(records::put(
-                keys::tag(name, t),
+                tag_key,
                 &TagRecord {
                     digest: digest.clone(),
                     updated_at: now,

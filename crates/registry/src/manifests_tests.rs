@@ -374,3 +374,61 @@ fn delete_by_tag_and_by_digest() {
     let (_, config, _) = image_manifest(b"1");
     assert!(r.stat_blob("a", &Digest::of(&config)).is_ok());
 }
+
+/// Tags starting with `v` are immutable; every push is recorded.
+#[derive(Default)]
+struct Immutable(std::sync::Mutex<Vec<(String, Digest, Vec<String>)>>);
+
+impl crate::PushHooks for Immutable {
+    fn tag_mutable(&self, _: &str, tag: &str) -> Result<bool, RegistryError> {
+        Ok(!tag.starts_with('v'))
+    }
+
+    fn pushed(&self, repo: &str, m: &PushedManifest) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((repo.to_owned(), m.digest.clone(), m.tags.clone()));
+    }
+}
+
+#[test]
+fn immutable_tags_refuse_to_move_and_pushes_are_told() {
+    let hooks = std::sync::Arc::new(Immutable::default());
+    let h = hooks.clone();
+    let f = Fixture::with_config(|c| c.hooks = h);
+    let r = &f.registry;
+    let (d1, m1) = push_image(r, "a", "v1", b"1");
+    // The same manifest again under the immutable tag is fine.
+    r.put_manifest("a", &tag("v1"), None, &m1, &[]).unwrap();
+    let (m2, config, layer) = image_manifest(b"2");
+    push_blob(r, "a", &config);
+    push_blob(r, "a", &layer);
+    let e = r.put_manifest("a", &tag("v1"), None, &m2, &[]).unwrap_err();
+    assert!(matches!(e, RegistryError::TagImmutable { .. }), "{e}");
+    assert_eq!(e.code().as_str(), "TAG_INVALID");
+    assert_eq!(e.status(), http::StatusCode::BAD_REQUEST);
+    assert!(e.to_string().contains("'v1'"), "{e}");
+    // Nothing of the refused push was stored: not even the manifest.
+    assert_eq!(r.list_images("a").unwrap().len(), 1);
+    assert_eq!(
+        r.get_manifest("a", &tag("v1"), &[]).unwrap().info.digest,
+        d1
+    );
+    // Mutable tags move.
+    r.put_manifest("a", &tag("latest"), None, &m1, &[]).unwrap();
+    let d2 = r
+        .put_manifest("a", &tag("latest"), None, &m2, &[])
+        .unwrap()
+        .digest;
+    assert_eq!(
+        r.get_manifest("a", &tag("latest"), &[])
+            .unwrap()
+            .info
+            .digest,
+        d2
+    );
+    let seen = hooks.0.lock().unwrap();
+    assert_eq!(seen.len(), 4, "one notice per stored push: {seen:?}");
+    assert_eq!(seen[3], ("a".to_owned(), d2, vec!["latest".to_owned()]));
+}

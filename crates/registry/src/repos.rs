@@ -45,24 +45,55 @@ impl Registry {
 
     /// Creates an empty repository; `false` when it already exists.
     pub fn create_repository(&self, name: &str) -> Result<bool, RegistryError> {
+        self.create_repository_with(name, vec![])
+    }
+
+    /// Creates an empty repository and runs `extra` (a caller's own
+    /// records about it) in the same transaction; `false`, with nothing
+    /// written, when it already exists.
+    pub fn create_repository_with(
+        &self,
+        name: &str,
+        extra: Vec<Op>,
+    ) -> Result<bool, RegistryError> {
         check_name(name)?;
         let key = keys::repo(name);
+        let mut success = vec![records::put(
+            key.clone(),
+            &RepoRecord {
+                created_at: self.now(),
+            },
+        )];
+        success.extend(extra);
         let r = self.store().txn(Txn {
-            compares: vec![Compare::Missing(key.clone())],
-            success: vec![records::put(
-                key,
-                &RepoRecord {
-                    created_at: self.now(),
-                },
-            )],
+            compares: vec![Compare::Missing(key)],
+            success,
             failure: vec![],
         })?;
         Ok(r.succeeded)
     }
 
+    /// When repository `name` was created.
+    pub fn repository_created_at(
+        &self,
+        name: &str,
+    ) -> Result<chrono::DateTime<chrono::Utc>, RegistryError> {
+        check_name(name)?;
+        match records::get::<RepoRecord>(self.store(), &keys::repo(name))? {
+            Some((r, _)) => Ok(r.created_at),
+            None => Err(RegistryError::NameUnknown(name.to_owned())),
+        }
+    }
+
     /// Deletes a repository with its tags, manifests, links and referrers
     /// in one transaction; the blobs go with the next garbage collections.
     pub fn delete_repository(&self, name: &str) -> Result<(), RegistryError> {
+        self.delete_repository_with(name, vec![])
+    }
+
+    /// [`Registry::delete_repository`], running `extra` in the same
+    /// transaction.
+    pub fn delete_repository_with(&self, name: &str, extra: Vec<Op>) -> Result<(), RegistryError> {
         check_name(name)?;
         let key = keys::repo(name);
         // Prefix by prefix: `registry/repos/team/` would also hold the keys
@@ -79,6 +110,7 @@ impl Registry {
                 .into_iter()
                 .map(|prefix| Op::DeletePrefix { prefix }),
         );
+        success.extend(extra);
         let r = self.store().txn(Txn {
             compares: vec![Compare::Exists(key)],
             success,
@@ -201,6 +233,8 @@ impl Registry {
                 pushed_at: m.pushed_at,
                 last_pull: m.last_pull,
                 artifact_type: m.artifact_type.or(m.config_media_type),
+                subject: m.subject,
+                children: m.children,
             });
         }
         Ok(out)

@@ -110,7 +110,7 @@ impl Registry {
 
     /// Records activity on upload `id`, so that idle-session expiry does
     /// not discard it.
-    pub(crate) fn touch_upload(&self, name: &str, id: &str) -> Result<(), RegistryError> {
+    pub fn touch_upload(&self, name: &str, id: &str) -> Result<(), RegistryError> {
         let (mut up, rev) = self.upload(name, id)?;
         up.updated_at = self.now();
         // Losing this race means someone else just touched or ended it.

@@ -13,7 +13,7 @@ use common::{HttpClient, Server, image, raw};
 use dockyard_image::Digest;
 use dockyard_registry::auth::scope;
 use dockyard_registry::{Action, AuthFailure, Challenge, RegistryAuth, RegistryConfig};
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -345,11 +345,15 @@ struct TokenAuth;
 impl RegistryAuth for TokenAuth {
     fn authorize(
         &self,
-        headers: &HeaderMap,
+        req: &http::request::Parts,
         repo: Option<&str>,
         action: Action,
     ) -> Result<(), AuthFailure> {
-        match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        match req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+        {
             Some("Bearer writer") => Ok(()),
             Some("Bearer reader") if action == Action::Pull => Ok(()),
             Some("Bearer reader") => Err(AuthFailure::Denied {
@@ -452,7 +456,7 @@ struct NoReadingFromPrivate;
 impl RegistryAuth for NoReadingFromPrivate {
     fn authorize(
         &self,
-        _: &HeaderMap,
+        _: &http::request::Parts,
         repo: Option<&str>,
         action: Action,
     ) -> Result<(), AuthFailure> {

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use dockyard_aws::keys::{AccessKey, KeyStore};
 use dockyard_aws::router::{FrontDoor, MAX_BODY_BYTES};
 use dockyard_aws::{RequestView, Response as AwsResponse};
-use dockyard_ecr::{EcrService, EcrTokenAuth};
+use dockyard_ecr::EcrService;
 use dockyard_image::FsContentStore;
 use dockyard_registry::{Registry, RegistryConfig};
 use dockyard_store::RedbStore;
@@ -110,15 +110,18 @@ impl App {
         // collection follows registry manifests, the node's image store
         // follows local images, and neither may delete the other's blobs.
         let content = Arc::new(FsContentStore::open(cfg.data_dir.join("registry"))?);
-        let registry = Registry::new(
-            content,
+        let (registry, ecr) = EcrService::open(
+            keys.clone(),
             store,
-            Arc::new(EcrTokenAuth::new(keys.clone())),
+            content,
             RegistryConfig::default(),
-        );
-        let endpoint = format!("http://{}", cfg.listen);
-        let front = FrontDoor::new(keys.clone(), cfg.region.clone())
-            .with_json_service(Arc::new(EcrService::new(keys, endpoint)));
+            cfg.listen.to_string(),
+        )
+        .map_err(|source| AppError::DataDir {
+            path: cfg.data_dir.clone(),
+            source,
+        })?;
+        let front = FrontDoor::new(keys, cfg.region.clone()).with_json_service(Arc::new(ecr));
         Ok(Self {
             front: Arc::new(front),
             registry,

@@ -20,8 +20,9 @@ use crate::request::RequestView;
 use crate::response::{Response, new_request_id};
 use crate::sigv4::{self, AuthError, Payload, Verified};
 
-/// The largest request body the front door accepts.
-pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// The largest request body the front door accepts: ECR's UploadLayerPart
+/// carries up to 20 MiB of layer as base64 JSON.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Who is calling, and when, for one operation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -217,7 +217,7 @@ impl Registry {
         repo: Option<&str>,
         action: Action,
     ) -> Result<(), AuthFailure> {
-        self.inner.auth.authorize(&parts.headers, repo, action)
+        self.inner.auth.authorize(parts, repo, action)
     }
 
     /// A valid name first (a 400 reveals nothing), then permission.

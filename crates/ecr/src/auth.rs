@@ -1,0 +1,178 @@
+//! Who may use the registry: ECR tokens as Basic credentials on `/v2/`
+//! ([`EcrTokenAuth`]), presigned blob URLs ([`UrlSigner`], what
+//! GetDownloadUrlForLayer hands out), and the repository rules ECR adds to
+//! pushes ([`EcrHooks`]: tag immutability).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use http::request::Parts;
+use sha2::Sha256;
+
+use dockyard_aws::CredentialSource;
+use dockyard_aws::keys::KeyStore;
+use dockyard_registry::auth::{Action, AuthFailure, Challenge, RegistryAuth};
+use dockyard_registry::{PushHooks, PushedManifest, RegistryError};
+use dockyard_store::Store;
+
+use crate::meta;
+
+/// Registry authentication with ECR tokens (Basic `AWS:<token>`).
+pub struct EcrTokenAuth {
+    keys: Arc<KeyStore>,
+    signer: Arc<UrlSigner>,
+}
+
+impl EcrTokenAuth {
+    pub fn new(keys: Arc<KeyStore>, signer: Arc<UrlSigner>) -> Self {
+        Self { keys, signer }
+    }
+}
+
+/// Signs and checks download URLs: `X-Dockyard-Expires` (Unix seconds) and
+/// `X-Dockyard-Signature` (HMAC-SHA256 over method class, path and expiry)
+/// in the query. The key is random per process, so URLs die with the
+/// server, well within their hour as a rule.
+pub struct UrlSigner {
+    key: [u8; 32],
+}
+
+const EXPIRES: &str = "X-Dockyard-Expires";
+const SIGNATURE: &str = "X-Dockyard-Signature";
+
+impl UrlSigner {
+    pub fn random() -> Result<Self, getrandom::Error> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)?;
+        Ok(Self { key })
+    }
+
+    fn mac(&self, path: &str, expires: i64) -> String {
+        // HMAC takes keys of any length.
+        let mut m = Hmac::<Sha256>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        m.update(format!("read\n{path}\n{expires}").as_bytes());
+        hex::encode(m.finalize().into_bytes())
+    }
+
+    /// The query string that lets a GET or HEAD of `path` through until
+    /// `expires`.
+    pub fn sign(&self, path: &str, expires: i64) -> String {
+        format!(
+            "{EXPIRES}={expires}&{SIGNATURE}={}",
+            self.mac(path, expires)
+        )
+    }
+
+    /// Whether `req` carries a valid, unexpired signature for its path.
+    pub fn verify(&self, req: &Parts, now: i64) -> bool {
+        if req.method != http::Method::GET && req.method != http::Method::HEAD {
+            return false;
+        }
+        let Some(q) = req.uri.query() else {
+            return false;
+        };
+        let (mut expires, mut sig) = (None, None);
+        for pair in q.split('&') {
+            match pair.split_once('=') {
+                Some((EXPIRES, v)) => expires = v.parse::<i64>().ok(),
+                Some((SIGNATURE, v)) => sig = Some(v),
+                _ => {}
+            }
+        }
+        let (Some(expires), Some(sig)) = (expires, sig) else {
+            return false;
+        };
+        expires > now && same(&self.mac(req.uri.path(), expires), sig)
+    }
+}
+
+fn unauthorized(message: &str) -> AuthFailure {
+    AuthFailure::Unauthorized {
+        challenge: Challenge::Basic {
+            realm: "dockyard".into(),
+        },
+        message: message.into(),
+    }
+}
+
+/// Compares secrets without an early exit that would leak their prefix.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl RegistryAuth for EcrTokenAuth {
+    fn authorize(
+        &self,
+        req: &Parts,
+        _repo: Option<&str>,
+        action: Action,
+    ) -> Result<(), AuthFailure> {
+        if action == Action::Pull && self.signer.verify(req, chrono::Utc::now().timestamp()) {
+            return Ok(());
+        }
+        let value = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                unauthorized("authentication required: log in with `aws ecr get-login-password`")
+            })?;
+        let b64 = value.strip_prefix("Basic ").ok_or_else(|| {
+            unauthorized("only Basic credentials (user AWS, an ECR token) are accepted")
+        })?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+        let (user, token) = decoded
+            .split_once(':')
+            .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+        if user != "AWS" {
+            return Err(unauthorized("the user name must be AWS"));
+        }
+        let (key_id, secret) = token
+            .split_once('.')
+            .ok_or_else(|| unauthorized("invalid authorization token"))?;
+        let stored = self
+            .keys
+            .secret_for(key_id)
+            .ok_or_else(|| unauthorized("invalid authorization token"))?;
+        if !same(&stored.secret_access_key, secret) {
+            return Err(unauthorized("invalid authorization token"));
+        }
+        if stored.expires.is_some_and(|e| e <= chrono::Utc::now()) {
+            return Err(unauthorized(
+                "your authorization token has expired; reauthenticate and try again",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// ECR's push rules over the registry: tag immutability from each
+/// repository's settings.
+pub struct EcrHooks {
+    store: Arc<dyn Store>,
+}
+
+impl EcrHooks {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+impl PushHooks for EcrHooks {
+    fn tag_mutable(&self, repo: &str, tag: &str) -> Result<bool, RegistryError> {
+        let loaded =
+            meta::load(&*self.store, repo).map_err(|e| RegistryError::Internal(e.message))?;
+        Ok(loaded.is_none_or(|(m, _)| m.tag_mutable(tag)))
+    }
+
+    fn pushed(&self, _repo: &str, _manifest: &PushedManifest) {}
+}
