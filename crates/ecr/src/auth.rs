@@ -10,23 +10,35 @@ use hmac::{Hmac, Mac};
 use http::request::Parts;
 use sha2::Sha256;
 
-use dockyard_aws::CredentialSource;
 use dockyard_aws::keys::KeyStore;
+use dockyard_aws::{CredentialSource, Principal};
 use dockyard_registry::auth::{Action, AuthFailure, Challenge, RegistryAuth};
 use dockyard_registry::{PushHooks, PushedManifest, RegistryError};
 use dockyard_store::Store;
 
-use crate::meta;
+use crate::{meta, policy};
 
 /// Registry authentication with ECR tokens (Basic `AWS:<token>`).
 pub struct EcrTokenAuth {
     keys: Arc<KeyStore>,
     signer: Arc<UrlSigner>,
+    store: Arc<dyn Store>,
+    region: String,
 }
 
 impl EcrTokenAuth {
-    pub fn new(keys: Arc<KeyStore>, signer: Arc<UrlSigner>) -> Self {
-        Self { keys, signer }
+    pub fn new(
+        keys: Arc<KeyStore>,
+        signer: Arc<UrlSigner>,
+        store: Arc<dyn Store>,
+        region: impl Into<String>,
+    ) -> Self {
+        Self {
+            keys,
+            signer,
+            store,
+            region: region.into(),
+        }
     }
 }
 
@@ -105,23 +117,16 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-impl RegistryAuth for EcrTokenAuth {
-    fn authorize(
-        &self,
-        req: &Parts,
-        _repo: Option<&str>,
-        action: Action,
-    ) -> Result<(), AuthFailure> {
-        if action == Action::Pull && self.signer.verify(req, chrono::Utc::now().timestamp()) {
-            return Ok(());
-        }
-        let value = req
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                unauthorized("authentication required: log in with `aws ecr get-login-password`")
-            })?;
+impl EcrTokenAuth {
+    /// The caller's principal from Basic `AWS:<token>` credentials; `None`
+    /// when the request carries none.
+    fn caller(&self, req: &Parts) -> Result<Option<Principal>, AuthFailure> {
+        let Some(value) = req.headers.get(http::header::AUTHORIZATION) else {
+            return Ok(None);
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| unauthorized("malformed Authorization header"))?;
         let b64 = value.strip_prefix("Basic ").ok_or_else(|| {
             unauthorized("only Basic credentials (user AWS, an ECR token) are accepted")
         })?;
@@ -151,7 +156,51 @@ impl RegistryAuth for EcrTokenAuth {
                 "your authorization token has expired; reauthenticate and try again",
             ));
         }
-        Ok(())
+        Ok(Some(stored.principal))
+    }
+}
+
+impl RegistryAuth for EcrTokenAuth {
+    fn authorize(
+        &self,
+        req: &Parts,
+        repo: Option<&str>,
+        action: Action,
+    ) -> Result<(), AuthFailure> {
+        if action == Action::Pull && self.signer.verify(req, chrono::Utc::now().timestamp()) {
+            return Ok(());
+        }
+        let caller = self.caller(req)?;
+        let login =
+            || unauthorized("authentication required: log in with `aws ecr get-login-password`");
+        let Some(repo) = repo else {
+            return caller.map(|_| ()).ok_or_else(login);
+        };
+        let loaded = meta::load(&*self.store, repo)
+            .map_err(|e| AuthFailure::Denied { message: e.message })?;
+        let Some((m, _)) = loaded else {
+            // An unknown repository: the registry says so to those who may
+            // know, and strangers learn nothing.
+            return caller.map(|_| ()).ok_or_else(login);
+        };
+        let ecr_action = policy::v2_action(&req.method, req.uri.path(), action);
+        let arn = format!(
+            "arn:aws:ecr:{}:{}:repository/{repo}",
+            self.region,
+            self.keys.account()
+        );
+        if policy::permits(&m, caller.as_ref(), ecr_action, &arn) {
+            return Ok(());
+        }
+        match caller {
+            None => Err(login()),
+            Some(p) => Err(AuthFailure::Denied {
+                message: format!(
+                    "User: {} is not authorized to perform: {ecr_action} on resource: {arn} with an explicit deny in a resource-based policy",
+                    p.arn
+                ),
+            }),
+        }
     }
 }
 

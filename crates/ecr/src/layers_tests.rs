@@ -6,8 +6,8 @@ use serde_json::json;
 use dockyard_image::Digest;
 use dockyard_registry::auth::{Action, RegistryAuth};
 
+use crate::UrlSigner;
 use crate::testutil::Fx;
-use crate::{EcrTokenAuth, UrlSigner};
 
 fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
@@ -138,7 +138,7 @@ fn download_urls_are_presigned_for_one_blob() {
     );
     let req = |uri: &str| http::Request::get(uri).body(()).unwrap().into_parts().0;
 
-    let auth = EcrTokenAuth::new(fx.keys.clone(), fx.svc.signer.clone());
+    let auth = fx.auth();
     assert!(
         auth.authorize(&req(path_and_query), Some("app"), Action::Pull)
             .is_ok()
@@ -153,7 +153,12 @@ fn download_urls_are_presigned_for_one_blob() {
         auth.authorize(&req(&other), Some("other"), Action::Pull)
             .is_err()
     );
-    let stranger = EcrTokenAuth::new(fx.keys.clone(), Arc::new(UrlSigner::random().unwrap()));
+    let stranger = crate::EcrTokenAuth::new(
+        fx.keys.clone(),
+        Arc::new(UrlSigner::random().unwrap()),
+        fx.store.clone(),
+        "us-east-1",
+    );
     assert!(
         stranger
             .authorize(&req(path_and_query), Some("app"), Action::Pull)

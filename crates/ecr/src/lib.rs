@@ -15,7 +15,9 @@ mod error;
 mod images;
 mod input;
 mod layers;
+mod lifecycle;
 mod meta;
+mod policy;
 mod repos;
 mod token;
 
@@ -34,6 +36,7 @@ use dockyard_registry::{Registry, RegistryConfig};
 use dockyard_store::Store;
 
 pub use auth::{EcrHooks, EcrTokenAuth, UrlSigner};
+pub use lifecycle::LifecycleReport;
 pub use token::TOKEN_TTL_HOURS;
 
 /// ECR's target prefix.
@@ -52,15 +55,17 @@ pub struct EcrService {
 }
 
 impl EcrService {
-    /// The registry with ECR's rules (token authentication, presigned
-    /// URLs, tag immutability) over `content` and `store`, and the ECR
-    /// service over it. `host` is the `HOST:PORT` clients reach.
+    /// The registry with ECR's rules (token authentication, repository
+    /// policies, presigned URLs, tag immutability) over `content` and
+    /// `store`, and the ECR service over it. `host` is the `HOST:PORT`
+    /// clients reach, `region` the one in repository ARNs.
     pub fn open(
         keys: Arc<KeyStore>,
         store: Arc<dyn Store>,
         content: Arc<dyn ContentStore>,
         mut config: RegistryConfig,
         host: impl Into<String>,
+        region: &str,
     ) -> std::io::Result<(Registry, Self)> {
         let signer =
             Arc::new(UrlSigner::random().map_err(|e| std::io::Error::other(e.to_string()))?);
@@ -69,7 +74,12 @@ impl EcrService {
         let registry = Registry::new(
             content,
             store.clone(),
-            Arc::new(EcrTokenAuth::new(keys.clone(), signer.clone())),
+            Arc::new(EcrTokenAuth::new(
+                keys.clone(),
+                signer.clone(),
+                store.clone(),
+                region,
+            )),
             config,
         );
         let host = host.into();
@@ -103,6 +113,7 @@ impl JsonService for EcrService {
     }
 
     fn call(&self, ctx: &CallContext, operation: &str, input: Value) -> Result<Value, ApiError> {
+        self.check_repository_policy(ctx, operation, &input)?;
         match operation {
             "GetAuthorizationToken" => self.get_authorization_token(ctx, &input),
             "CreateRepository" => self.create_repository(ctx, input),
@@ -123,6 +134,14 @@ impl JsonService for EcrService {
             "UploadLayerPart" => self.upload_layer_part(ctx, input),
             "CompleteLayerUpload" => self.complete_layer_upload(ctx, input),
             "GetDownloadUrlForLayer" => self.get_download_url_for_layer(ctx, input),
+            "SetRepositoryPolicy" => self.set_repository_policy(ctx, input),
+            "GetRepositoryPolicy" => self.get_repository_policy(ctx, input),
+            "DeleteRepositoryPolicy" => self.delete_repository_policy(ctx, input),
+            "PutLifecyclePolicy" => self.put_lifecycle_policy(ctx, input),
+            "GetLifecyclePolicy" => self.get_lifecycle_policy(ctx, input),
+            "DeleteLifecyclePolicy" => self.delete_lifecycle_policy(ctx, input),
+            "StartLifecyclePolicyPreview" => self.start_lifecycle_policy_preview(ctx, input),
+            "GetLifecyclePolicyPreview" => self.get_lifecycle_policy_preview(ctx, input),
             other => Err(ApiError::unknown_operation(other)),
         }
     }

@@ -137,9 +137,12 @@ fn merge_tags(tags: &mut Vec<Tag>, new: Vec<Tag>) -> Result<(), ApiError> {
 
 /// The ops that remove everything ECR keeps about repository `name`.
 pub(crate) fn forget_ops(name: &str) -> Vec<Op> {
-    vec![Op::Delete {
-        key: meta::key(name),
-    }]
+    vec![
+        Op::Delete {
+            key: meta::key(name),
+        },
+        crate::lifecycle::forget_op(name),
+    ]
 }
 
 impl EcrService {

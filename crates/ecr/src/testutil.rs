@@ -31,6 +31,7 @@ pub(crate) struct Fx {
     pub svc: EcrService,
     pub registry: Registry,
     pub keys: Arc<KeyStore>,
+    pub store: Arc<MemStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -39,20 +40,33 @@ impl Fx {
         let dir = tempfile::tempdir().unwrap();
         let keys = Arc::new(KeyStore::open(dir.path().join("k.json"), ACCOUNT).unwrap());
         let content = Arc::new(FsContentStore::open(dir.path().join("content")).unwrap());
+        let store = Arc::new(MemStore::new());
         let (registry, svc) = EcrService::open(
             keys.clone(),
-            Arc::new(MemStore::new()),
+            store.clone(),
             content,
             RegistryConfig::default(),
             "127.0.0.1:4566",
+            "us-east-1",
         )
         .unwrap();
         Self {
             svc,
             registry,
             keys,
+            store,
             _dir: dir,
         }
+    }
+
+    /// Token authentication over this fixture's keys, store and signer.
+    pub fn auth(&self) -> crate::EcrTokenAuth {
+        crate::EcrTokenAuth::new(
+            self.keys.clone(),
+            self.svc.signer.clone(),
+            self.store.clone(),
+            "us-east-1",
+        )
     }
 
     pub fn call(&self, op: &str, input: Value) -> Result<Value, ApiError> {

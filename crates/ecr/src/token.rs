@@ -60,14 +60,11 @@ impl EcrService {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::sync::Arc;
-
     use dockyard_aws::router::JsonService;
     use dockyard_registry::auth::{Action, AuthFailure, RegistryAuth};
 
     use super::*;
     use crate::testutil::{Fx, ctx};
-    use crate::{EcrTokenAuth, UrlSigner};
 
     fn basic(token_b64: &str) -> http::request::Parts {
         http::Request::get("/v2/")
@@ -95,7 +92,7 @@ mod tests {
         let in_12h = (chrono::Utc::now() + chrono::Duration::hours(12)).timestamp() as f64;
         assert!((expires - in_12h).abs() < 5.0);
         let token = data["authorizationToken"].as_str().unwrap();
-        let auth = EcrTokenAuth::new(keys.clone(), Arc::new(UrlSigner::random().unwrap()));
+        let auth = fx.auth();
         assert!(
             auth.authorize(&basic(token), Some("a"), Action::Push)
                 .is_ok()

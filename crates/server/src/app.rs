@@ -116,6 +116,7 @@ impl App {
             content,
             RegistryConfig::default(),
             cfg.listen.to_string(),
+            &cfg.region,
         )
         .map_err(|source| AppError::DataDir {
             path: cfg.data_dir.clone(),
