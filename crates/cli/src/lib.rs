@@ -84,6 +84,11 @@ enum Command {
     /// Print the administrator's access key as shell exports (or a profile).
     #[command(alias = "env")]
     Credentials(server::CredentialsArgs),
+    /// Manage the registry's data (the server's data directory).
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
     /// Manage the node.
     System {
         #[command(subcommand)]
@@ -98,6 +103,14 @@ enum Command {
     /// (internal) Releases what an auto-removed container held.
     #[command(hide = true, name = "__release")]
     Release { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum RegistryCommand {
+    /// Load an OSV vulnerability feed (a JSON array of OSV entries, one
+    /// entry, or JSON Lines) for image scans; a running server uses it
+    /// from its next scan.
+    LoadVulns { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,6 +215,16 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Load(a) => image::load(&cli.engine()?, a),
         Command::Save(a) => image::save(&cli.engine()?, a),
         Command::Rmi(a) => image::rmi(&cli.engine()?, a),
+        Command::Registry {
+            command: RegistryCommand::LoadVulns { file },
+        } => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            let n = dockyard_server::app::load_vulns(&cli.data_dir(), &bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!("loaded {n} vulnerabilities from {}", file.display());
+            Ok(0)
+        }
         Command::System {
             command: SystemCommand::Reset,
         } => {

@@ -13,9 +13,10 @@ use sha2::Sha256;
 use dockyard_aws::keys::KeyStore;
 use dockyard_aws::{CredentialSource, Principal};
 use dockyard_registry::auth::{Action, AuthFailure, Challenge, RegistryAuth};
-use dockyard_registry::{PushHooks, PushedManifest, RegistryError};
+use dockyard_registry::{ManifestRef, PushHooks, PushedManifest, Registry, RegistryError};
 use dockyard_store::Store;
 
+use crate::scanning::Scanner;
 use crate::{meta, policy};
 
 /// Registry authentication with ECR tokens (Basic `AWS:<token>`).
@@ -208,11 +209,12 @@ impl RegistryAuth for EcrTokenAuth {
 /// repository's settings.
 pub struct EcrHooks {
     store: Arc<dyn Store>,
+    scanner: Arc<Scanner>,
 }
 
 impl EcrHooks {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, scanner: Arc<Scanner>) -> Self {
+        Self { store, scanner }
     }
 }
 
@@ -223,5 +225,19 @@ impl PushHooks for EcrHooks {
         Ok(loaded.is_none_or(|(m, _)| m.tag_mutable(tag)))
     }
 
-    fn pushed(&self, _repo: &str, _manifest: &PushedManifest) {}
+    /// Scan on push: image manifests of repositories that ask for it.
+    fn pushed(&self, registry: &Registry, repo: &str, manifest: &PushedManifest) {
+        let Ok(Some((m, _))) = meta::load(&*self.store, repo) else {
+            return;
+        };
+        if !m.scan_on_push {
+            return;
+        }
+        let is_image = registry
+            .stat_manifest(repo, &ManifestRef::Digest(manifest.digest.clone()), &[])
+            .is_ok_and(|i| !i.media_type.contains("index") && !i.media_type.contains("list"));
+        if is_image {
+            self.scanner.enqueue(registry, repo, &manifest.digest);
+        }
+    }
 }

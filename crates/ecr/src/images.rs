@@ -14,6 +14,8 @@ use crate::EcrService;
 use crate::error::{from_registry, invalid, invalid_field};
 use crate::input::{self, decode};
 use crate::meta::epoch;
+use crate::scanning::ScanRecord;
+use dockyard_store::StoreExt;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,12 +123,12 @@ fn failure(id: &ImageId, code: &str, reason: impl Into<String>) -> Value {
 }
 
 /// How an image id resolved against a repository's images.
-enum Resolved<'a> {
+pub(crate) enum Resolved<'a> {
     Found(&'a ImageInfo),
     Failed(Value),
 }
 
-fn resolve<'a>(images: &'a [ImageInfo], id: &ImageId) -> Resolved<'a> {
+pub(crate) fn resolve<'a>(images: &'a [ImageInfo], id: &ImageId) -> Resolved<'a> {
     let digest = match &id.image_digest {
         Some(d) => match Digest::parse(d) {
             Ok(d) => Some(d),
@@ -174,7 +176,7 @@ fn resolve<'a>(images: &'a [ImageInfo], id: &ImageId) -> Resolved<'a> {
     }
 }
 
-fn detail(ctx: &CallContext, name: &str, img: &ImageInfo) -> Value {
+fn detail(ctx: &CallContext, name: &str, img: &ImageInfo, scan: Option<ScanRecord>) -> Value {
     let mut v = json!({
         "registryId": ctx.account,
         "repositoryName": name,
@@ -196,10 +198,16 @@ fn detail(ctx: &CallContext, name: &str, img: &ImageInfo) -> Value {
     if let Some(s) = &img.subject {
         v["subjectManifestDigest"] = json!(s);
     }
+    if let Some(scan) = scan {
+        v["imageScanStatus"] = json!({"status": scan.status, "description": scan.description});
+        if let Some(summary) = scan.summary() {
+            v["imageScanFindingsSummary"] = summary;
+        }
+    }
     v
 }
 
-fn image_not_found(id: &ImageId, name: &str, registry_id: &str) -> ApiError {
+pub(crate) fn image_not_found(id: &ImageId, name: &str, registry_id: &str) -> ApiError {
     ApiError::client(
         "ImageNotFoundException",
         format!(
@@ -276,7 +284,7 @@ impl EcrService {
             for id in ids {
                 match resolve(&images, id) {
                     Resolved::Found(img) => {
-                        let d = detail(ctx, name, img);
+                        let d = detail(ctx, name, img, self.scanner.get(name, &img.digest)?);
                         if !out.contains(&d) {
                             out.push(d);
                         }
@@ -301,7 +309,10 @@ impl EcrService {
             .filter(|img| keep(img, status, i.filter.as_ref()))
             .collect();
         let (page, token) = input::paginate(kept, |i| i.digest.to_string(), after.as_deref(), n);
-        let details: Vec<Value> = page.iter().map(|img| detail(ctx, name, img)).collect();
+        let details = page
+            .iter()
+            .map(|img| Ok(detail(ctx, name, img, self.scanner.get(name, &img.digest)?)))
+            .collect::<Result<Vec<Value>, ApiError>>()?;
         let mut v = json!({ "imageDetails": details });
         if let Some(t) = token {
             v["nextToken"] = json!(t);
@@ -410,6 +421,10 @@ impl EcrService {
             };
             match result {
                 Ok(()) => {
+                    if whole {
+                        // The scan goes with the image.
+                        let _ = self.store.delete(&crate::scanning::key(name, &img.digest));
+                    }
                     let mut done = id.clone();
                     done.image_digest = Some(img.digest.to_string());
                     deleted.push(done);

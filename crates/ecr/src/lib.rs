@@ -19,6 +19,7 @@ mod lifecycle;
 mod meta;
 mod policy;
 mod repos;
+mod scanning;
 mod token;
 
 #[cfg(test)]
@@ -37,6 +38,18 @@ use dockyard_store::Store;
 
 pub use auth::{EcrHooks, EcrTokenAuth, UrlSigner};
 pub use lifecycle::LifecycleReport;
+pub use scanning::{MAX_WORKERS as MAX_SCAN_WORKERS, Scanner, install_feed};
+
+/// Where an ECR service lives and what it reads.
+#[derive(Debug, Clone)]
+pub struct EcrOptions {
+    /// `HOST:PORT` clients reach (`repositoryUri`, `proxyEndpoint`).
+    pub host: String,
+    /// The region in repository ARNs.
+    pub region: String,
+    /// The OSV vulnerability feed file (see [`install_feed`]).
+    pub feed_path: std::path::PathBuf,
+}
 pub use token::TOKEN_TTL_HOURS;
 
 /// ECR's target prefix.
@@ -52,25 +65,25 @@ pub struct EcrService {
     /// `http://HOST:PORT`, for `proxyEndpoint` and download URLs.
     endpoint: String,
     signer: Arc<UrlSigner>,
+    scanner: Arc<Scanner>,
 }
 
 impl EcrService {
     /// The registry with ECR's rules (token authentication, repository
-    /// policies, presigned URLs, tag immutability) over `content` and
-    /// `store`, and the ECR service over it. `host` is the `HOST:PORT`
-    /// clients reach, `region` the one in repository ARNs.
+    /// policies, presigned URLs, tag immutability, scan on push) over
+    /// `content` and `store`, and the ECR service over it.
     pub fn open(
         keys: Arc<KeyStore>,
         store: Arc<dyn Store>,
         content: Arc<dyn ContentStore>,
         mut config: RegistryConfig,
-        host: impl Into<String>,
-        region: &str,
+        options: EcrOptions,
     ) -> std::io::Result<(Registry, Self)> {
         let signer =
             Arc::new(UrlSigner::random().map_err(|e| std::io::Error::other(e.to_string()))?);
+        let scanner = Arc::new(Scanner::new(store.clone(), options.feed_path));
         config.create_repos_on_push = false;
-        config.hooks = Arc::new(EcrHooks::new(store.clone()));
+        config.hooks = Arc::new(EcrHooks::new(store.clone(), scanner.clone()));
         let registry = Registry::new(
             content,
             store.clone(),
@@ -78,11 +91,11 @@ impl EcrService {
                 keys.clone(),
                 signer.clone(),
                 store.clone(),
-                region,
+                options.region,
             )),
             config,
         );
-        let host = host.into();
+        let host = options.host;
         let svc = Self {
             keys,
             registry: registry.clone(),
@@ -90,6 +103,7 @@ impl EcrService {
             endpoint: format!("http://{host}"),
             host,
             signer,
+            scanner,
         };
         Ok((registry, svc))
     }
@@ -142,6 +156,8 @@ impl JsonService for EcrService {
             "DeleteLifecyclePolicy" => self.delete_lifecycle_policy(ctx, input),
             "StartLifecyclePolicyPreview" => self.start_lifecycle_policy_preview(ctx, input),
             "GetLifecyclePolicyPreview" => self.get_lifecycle_policy_preview(ctx, input),
+            "StartImageScan" => self.start_image_scan(ctx, input),
+            "DescribeImageScanFindings" => self.describe_image_scan_findings(ctx, input),
             other => Err(ApiError::unknown_operation(other)),
         }
     }

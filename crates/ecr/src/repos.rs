@@ -142,6 +142,7 @@ pub(crate) fn forget_ops(name: &str) -> Vec<Op> {
             key: meta::key(name),
         },
         crate::lifecycle::forget_op(name),
+        crate::scanning::forget_op(name),
     ]
 }
 

@@ -32,6 +32,7 @@ pub(crate) struct Fx {
     pub registry: Registry,
     pub keys: Arc<KeyStore>,
     pub store: Arc<MemStore>,
+    pub dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -46,8 +47,11 @@ impl Fx {
             store.clone(),
             content,
             RegistryConfig::default(),
-            "127.0.0.1:4566",
-            "us-east-1",
+            crate::EcrOptions {
+                host: "127.0.0.1:4566".into(),
+                region: "us-east-1".into(),
+                feed_path: dir.path().join("vulns.json"),
+            },
         )
         .unwrap();
         Self {
@@ -55,6 +59,7 @@ impl Fx {
             registry,
             keys,
             store,
+            dir: dir.path().to_path_buf(),
             _dir: dir,
         }
     }

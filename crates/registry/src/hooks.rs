@@ -2,6 +2,7 @@
 //! but decided elsewhere: ECR's tag immutability and scan on push live in
 //! the ECR crate, which plugs them in through [`PushHooks`].
 
+use crate::Registry;
 use crate::error::RegistryError;
 use crate::manifests::PushedManifest;
 
@@ -14,7 +15,7 @@ pub trait PushHooks: Send + Sync {
 
     /// Called once a push is stored (for scan on push). Must not block for
     /// long: it runs on the request's thread.
-    fn pushed(&self, repo: &str, manifest: &PushedManifest);
+    fn pushed(&self, registry: &Registry, repo: &str, manifest: &PushedManifest);
 }
 
 /// Every tag mutable, nothing to tell.
@@ -26,5 +27,5 @@ impl PushHooks for NoHooks {
         Ok(true)
     }
 
-    fn pushed(&self, _: &str, _: &PushedManifest) {}
+    fn pushed(&self, _: &Registry, _: &str, _: &PushedManifest) {}
 }

@@ -250,7 +250,7 @@ impl Registry {
         tags.dedup();
         for _ in 0..MAX_ATTEMPTS {
             if let Some(p) = self.try_put_manifest(name, &digest, bytes, &doc, &tags)? {
-                self.config().hooks.pushed(name, &p);
+                self.config().hooks.pushed(self, name, &p);
                 return Ok(p);
             }
         }

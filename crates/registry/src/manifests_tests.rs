@@ -384,7 +384,7 @@ impl crate::PushHooks for Immutable {
         Ok(!tag.starts_with('v'))
     }
 
-    fn pushed(&self, repo: &str, m: &PushedManifest) {
+    fn pushed(&self, _: &Registry, repo: &str, m: &PushedManifest) {
         self.0
             .lock()
             .unwrap()

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use dockyard_aws::keys::{AccessKey, KeyStore};
 use dockyard_aws::router::{FrontDoor, MAX_BODY_BYTES};
 use dockyard_aws::{RequestView, Response as AwsResponse};
-use dockyard_ecr::EcrService;
+use dockyard_ecr::{EcrOptions, EcrService};
 use dockyard_image::FsContentStore;
 use dockyard_registry::{Registry, RegistryConfig};
 use dockyard_store::RedbStore;
@@ -64,6 +64,20 @@ pub fn keys_path(data_dir: &Path) -> PathBuf {
     data_dir.join("credentials.json")
 }
 
+/// The OSV vulnerability feed the registry's scans read
+/// (`dockyard registry load-vulns FILE` installs it; a running server picks
+/// a new one up at its next scan).
+pub fn vulns_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("registry-vulns.json")
+}
+
+/// Checks an OSV feed and installs it as the registry's; returns how many
+/// vulnerabilities of supported distributions it holds.
+pub fn load_vulns(data_dir: &Path, feed: &[u8]) -> Result<usize, String> {
+    prepare_data_dir(data_dir).map_err(|e| e.to_string())?;
+    dockyard_ecr::install_feed(feed, &vulns_path(data_dir))
+}
+
 /// The administrator key, created on first use.
 pub fn admin_key(data_dir: &Path, account: &str) -> Result<AccessKey, AppError> {
     prepare_data_dir(data_dir)?;
@@ -88,6 +102,7 @@ const GC_INTERVAL: Duration = Duration::from_secs(3600);
 pub struct App {
     front: Arc<FrontDoor>,
     registry: Registry,
+    ecr: Arc<EcrService>,
 }
 
 impl App {
@@ -115,17 +130,22 @@ impl App {
             store,
             content,
             RegistryConfig::default(),
-            cfg.listen.to_string(),
-            &cfg.region,
+            EcrOptions {
+                host: cfg.listen.to_string(),
+                region: cfg.region.clone(),
+                feed_path: vulns_path(&cfg.data_dir),
+            },
         )
         .map_err(|source| AppError::DataDir {
             path: cfg.data_dir.clone(),
             source,
         })?;
-        let front = FrontDoor::new(keys, cfg.region.clone()).with_json_service(Arc::new(ecr));
+        let ecr = Arc::new(ecr);
+        let front = FrontDoor::new(keys, cfg.region.clone()).with_json_service(ecr.clone());
         Ok(Self {
             front: Arc::new(front),
             registry,
+            ecr,
         })
     }
 }
@@ -175,12 +195,33 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AppError> {
     let app = App::open(&cfg)?;
-    let registry = app.registry.clone();
+    let (registry, ecr) = (app.registry.clone(), app.ecr.clone());
+    // Housekeeping: lifecycle policies, then garbage collection, hourly
+    // and whenever the operator sends SIGHUP.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(
+        |source| AppError::DataDir {
+            path: cfg.data_dir.clone(),
+            source,
+        },
+    )?;
     let gc = tokio::spawn(async move {
         let mut tick = tokio::time::interval(GC_INTERVAL);
         tick.tick().await;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = hup.recv() => tracing::info!("SIGHUP: running registry housekeeping now"),
+            }
+            let e = ecr.clone();
+            match tokio::task::spawn_blocking(move || {
+                e.enforce_lifecycle_policies(chrono::Utc::now())
+            })
+            .await
+            {
+                Ok(Ok(r)) => tracing::info!("lifecycle policies: {r:?}"),
+                Ok(Err(e)) => tracing::warn!("lifecycle policies failed: {e}"),
+                Err(e) => tracing::warn!("lifecycle policies failed: {e}"),
+            }
             match registry.gc_async().await {
                 Ok(r) => tracing::info!("registry gc: {r:?}"),
                 Err(e) => tracing::warn!("registry gc failed: {e}"),
