@@ -113,11 +113,13 @@ impl Drop for Server {
 /// Runs a client program with `HOME` in the test's directory; its success
 /// and its output (stdout then stderr).
 pub fn run(program: &str, args: &[&str], home: &std::path::Path) -> (bool, String) {
+    let t = Instant::now();
     let o = Command::new(program)
         .args(args)
         .env("HOME", home)
         .output()
         .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    eprintln!("{program} {:?}: {:?}", args.first(), t.elapsed());
     (
         o.status.success(),
         format!(
