@@ -4,11 +4,13 @@ set -euo pipefail
 
 # Build: libseccomp for the container seccomp filter, pkg-config to find it.
 # Tests: busybox-static (test images), iproute2/nftables/iptables (network checks).
-# Benchmarks: runc and podman (peers), hyperfine.
+# Benchmarks: runc and podman (peers), hyperfine; for the registry bench
+# docker-registry (CNCF distribution) and nginx-light (peers), wrk (load).
 PKGS=(
   pkg-config libseccomp-dev libsystemd-dev libdbus-1-dev
   busybox-static iproute2 nftables iptables
   runc podman skopeo hyperfine
+  docker-registry nginx-light wrk
 )
 
 missing=()
@@ -28,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Real AWS clients for the end-to-end tests (PyPI).
-if ! python3 -c 'import awscli, boto3' >/dev/null 2>&1; then
-  python3 -m pip install --quiet awscli boto3
+# Real clients for the end-to-end tests (PyPI): the AWS CLI and SDK, oras.
+if ! python3 -c 'import awscli, boto3, oras' >/dev/null 2>&1; then
+  python3 -m pip install --quiet awscli boto3 oras
 fi
