@@ -1,7 +1,7 @@
 //! Who may use the registry: ECR tokens as Basic credentials on `/v2/`
 //! ([`EcrTokenAuth`]), presigned blob URLs ([`UrlSigner`], what
 //! GetDownloadUrlForLayer hands out), and the repository rules ECR adds to
-//! pushes ([`EcrHooks`]: tag immutability).
+//! pushes ([`EcrHooks`]: tag immutability, scan on push).
 
 use std::sync::Arc;
 
@@ -45,8 +45,8 @@ impl EcrTokenAuth {
 
 /// Signs and checks download URLs: `X-Dockyard-Expires` (Unix seconds) and
 /// `X-Dockyard-Signature` (HMAC-SHA256 over method class, path and expiry)
-/// in the query. The key is random per process, so URLs die with the
-/// server, well within their hour as a rule.
+/// in the query. The key is random per process: URLs stop working when the
+/// server restarts, as well as when their hour is over.
 pub struct UrlSigner {
     key: [u8; 32],
 }
