@@ -398,7 +398,12 @@ fn bodies_over_the_limit_are_refused_before_anything_else() {
     let big = "x".repeat(MAX_BODY_BYTES + 1);
     let req = to_server_form(json_req(&format!("{TOY_PREFIX}.Echo"), &big));
     let r = send(&door, &req);
-    assert_json_error(&r, 413, "RequestEntityTooLargeException", "10485760");
+    assert_json_error(
+        &r,
+        413,
+        "RequestEntityTooLargeException",
+        &MAX_BODY_BYTES.to_string(),
+    );
 
     let small = door.with_max_body(16);
     let r = send(
