@@ -23,7 +23,9 @@
 //! [`Registry::gc`] removes it.
 //!
 //! The sync operations block on the stores: async callers run them in
-//! `tokio::task::spawn_blocking`, as [`Registry::handle`] does.
+//! `tokio::task::spawn_blocking`, as [`Registry::handle`] does, except on
+//! the manifest pull path, where two state-store lookups and a cache hit
+//! cost less than the hop to the blocking pool (see `http::manifests`).
 //!
 //! Serving: the server's hyper service passes every request whose path
 //! starts with `/v2` to [`Registry::handle`] (any body type, e.g. hyper's
@@ -42,8 +44,11 @@ mod gc;
 pub mod hooks;
 mod http;
 pub mod keys;
+mod manifest_cache;
+mod manifest_pull;
 mod manifests;
 pub mod names;
+mod parked_uploads;
 mod pulls;
 mod records;
 mod repos;
@@ -147,6 +152,8 @@ struct Inner {
     auth: Arc<dyn RegistryAuth>,
     config: RegistryConfig,
     pulls: Mutex<pulls::PullTimes>,
+    manifests: manifest_cache::ManifestCache,
+    parked: parked_uploads::ParkedUploads,
     /// One collection at a time in this process, so that a run never
     /// finishes the deletions another run is in the middle of.
     gc_lock: Mutex<()>,
@@ -166,6 +173,8 @@ impl Registry {
                 store,
                 auth,
                 pulls: Mutex::new(pulls::PullTimes::new(now)),
+                manifests: manifest_cache::ManifestCache::new(manifest_cache::BUDGET),
+                parked: parked_uploads::ParkedUploads::default(),
                 config,
                 gc_lock: Mutex::new(()),
             }),

@@ -100,6 +100,13 @@ fn info(digest: Digest, r: &ManifestRecord) -> ManifestInfo {
     }
 }
 
+/// The part of a tag record that says where it points (decoding skips the
+/// rest).
+#[derive(serde::Deserialize)]
+struct TagTarget {
+    digest: Digest,
+}
+
 /// Whether a stored media type satisfies the request's `Accept` headers.
 /// No `Accept` at all means anything goes.
 pub(crate) fn acceptable(media_type: &str, accept: &[String]) -> bool {
@@ -118,7 +125,7 @@ pub(crate) fn acceptable(media_type: &str, accept: &[String]) -> bool {
 impl Registry {
     /// `NAME_UNKNOWN` when the repository does not exist, else
     /// `MANIFEST_UNKNOWN`.
-    fn manifest_unknown(&self, name: &str, reference: &ManifestRef) -> RegistryError {
+    pub(crate) fn manifest_unknown(&self, name: &str, reference: &ManifestRef) -> RegistryError {
         match self.store().get(&keys::repo(name)) {
             Ok(None) => RegistryError::NameUnknown(name.to_owned()),
             Ok(Some(_)) => RegistryError::ManifestUnknown {
@@ -129,21 +136,31 @@ impl Registry {
         }
     }
 
+    /// The digest a reference names: a tag's target, or the digest itself
+    /// (checked against the repository's manifests by the caller).
+    pub(crate) fn reference_digest(
+        &self,
+        name: &str,
+        reference: &ManifestRef,
+    ) -> Result<Digest, RegistryError> {
+        check_name(name)?;
+        match reference {
+            ManifestRef::Tag(t) => {
+                match records::get::<TagTarget>(self.store(), &keys::tag(name, t))? {
+                    Some((tag, _)) => Ok(tag.digest),
+                    None => Err(self.manifest_unknown(name, reference)),
+                }
+            }
+            ManifestRef::Digest(d) => Ok(d.clone()),
+        }
+    }
+
     fn resolve(
         &self,
         name: &str,
         reference: &ManifestRef,
     ) -> Result<(Digest, ManifestRecord), RegistryError> {
-        check_name(name)?;
-        let digest = match reference {
-            ManifestRef::Tag(t) => {
-                match records::get::<TagRecord>(self.store(), &keys::tag(name, t))? {
-                    Some((tag, _)) => tag.digest,
-                    None => return Err(self.manifest_unknown(name, reference)),
-                }
-            }
-            ManifestRef::Digest(d) => d.clone(),
-        };
+        let digest = self.reference_digest(name, reference)?;
         match records::get::<ManifestRecord>(self.store(), &keys::manifest(name, &digest))? {
             Some((r, _)) => Ok((digest, r)),
             None => Err(self.manifest_unknown(name, reference)),

@@ -30,19 +30,31 @@ impl PullTimes {
 
 impl Registry {
     pub(crate) fn note_pull(&self, name: &str, digest: &Digest) {
-        let now = self.now();
-        let due = {
-            let mut p = self
-                .inner
-                .pulls
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            p.pending.insert((name.to_owned(), digest.clone()), now);
-            p.last_flush <= self.ago(self.config().pull_flush_interval)
-        };
-        if due && let Err(e) = self.flush_pull_times() {
+        if self.note_pull_deferred(name, digest)
+            && let Err(e) = self.flush_pull_times()
+        {
             tracing::warn!("recording pull times: {e}");
         }
+    }
+
+    /// Notes a pull without writing: returns whether the batch is due, and
+    /// then the caller must call [`Registry::flush_pull_times`] (off an
+    /// I/O thread: it commits to the store). Due for one caller only: the
+    /// next is not due before another interval.
+    pub(crate) fn note_pull_deferred(&self, name: &str, digest: &Digest) -> bool {
+        let now = self.now();
+        let due_before = self.ago(self.config().pull_flush_interval);
+        let mut p = self
+            .inner
+            .pulls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        p.pending.insert((name.to_owned(), digest.clone()), now);
+        let due = p.last_flush <= due_before;
+        if due {
+            p.last_flush = now;
+        }
+        due
     }
 
     /// Writes the pull times noted since the last flush; returns how many
@@ -117,5 +129,24 @@ mod tests {
             .unwrap();
         let again = r.stat_manifest("a", &by_tag, &[]).unwrap();
         assert_eq!((again.pushed_at, again.last_pull), (pushed, info.last_pull));
+    }
+
+    #[test]
+    fn a_due_batch_falls_to_one_caller() {
+        let f = Fixture::with_config(|c| c.pull_flush_interval = Duration::from_secs(60));
+        let r = &f.registry;
+        let (d, _) = push_image(r, "a", "v1", b"x");
+        assert!(!r.note_pull_deferred("a", &d));
+        f.clock.advance(Duration::from_secs(61));
+        assert!(r.note_pull_deferred("a", &d));
+        assert!(!r.note_pull_deferred("a", &d));
+        // Nothing was written: the caller that got `true` writes.
+        let by_tag = ManifestRef::Tag("v1".into());
+        assert_eq!(r.stat_manifest("a", &by_tag, &[]).unwrap().last_pull, None);
+        assert_eq!(r.flush_pull_times().unwrap(), 1);
+        assert_eq!(
+            r.stat_manifest("a", &by_tag, &[]).unwrap().last_pull,
+            Some(r.now())
+        );
     }
 }

@@ -15,7 +15,8 @@ use crate::Registry;
 use crate::auth::Action;
 use crate::error::RegistryError;
 use crate::names::{is_valid_name, parse_digest};
-use dockyard_image::Digest;
+use crate::parked_uploads::IDLE;
+use dockyard_image::{BlobWriter, Digest};
 
 fn blob_created(name: &str, d: &Digest) -> Response<BoxBody> {
     Reply::new(StatusCode::CREATED)
@@ -180,6 +181,8 @@ impl Registry {
         name: String,
         id: String,
     ) -> Result<Response<BoxBody>, RegistryError> {
+        // Closes the file before the ingest goes.
+        drop(self.inner.parked.take(&id));
         self.blocking(move |r| r.cancel_upload(&name, &id)).await?;
         Ok(Reply::new(StatusCode::NO_CONTENT).done())
     }
@@ -215,6 +218,51 @@ impl Registry {
         Ok(Some((start, end)))
     }
 
+    /// The writer of upload `id`: the one the session's last request
+    /// parked, else the ingest reopened (which re-reads it to rebuild the
+    /// hash). With `start`, the chunk must begin where the upload ends.
+    async fn open_upload(
+        &self,
+        name: &str,
+        id: &str,
+        start: Option<u64>,
+    ) -> Result<Box<dyn BlobWriter>, RegistryError> {
+        if let Some(w) = self.inner.parked.take(id) {
+            // The session may have been cancelled or expired (its ingest
+            // removed) while the writer waited: the writer is good only if
+            // the session is still this repository's and its ingest is the
+            // size the writer wrote.
+            let (n, i) = (name.to_owned(), id.to_owned());
+            match self.blocking(move |r| r.upload_status(&n, &i)).await {
+                Ok(size) if size == w.written() => {
+                    if start.is_some_and(|s| s != size) {
+                        self.park_upload(id, w);
+                        return Err(RegistryError::RangeInvalid {
+                            name: name.to_owned(),
+                            id: id.to_owned(),
+                            size,
+                        });
+                    }
+                    return Ok(w);
+                }
+                _ => drop(w),
+            }
+        }
+        let (n, i) = (name.to_owned(), id.to_owned());
+        self.blocking(move |r| r.resume_upload(&n, &i, start)).await
+    }
+
+    /// Keeps the writer of upload `id` for the session's next request, for
+    /// [`IDLE`] at most.
+    fn park_upload(&self, id: &str, w: Box<dyn BlobWriter>) {
+        let n = self.inner.parked.park(id, w);
+        let (r, id) = (self.clone(), id.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(IDLE).await;
+            r.inner.parked.expire(&id, n);
+        });
+    }
+
     /// Appends the request body to the upload, after checking where it
     /// starts; returns the writer still open.
     async fn append<B>(
@@ -223,16 +271,13 @@ impl Registry {
         name: &str,
         id: &str,
         body: B,
-    ) -> Result<Box<dyn dockyard_image::BlobWriter>, RegistryError>
+    ) -> Result<Box<dyn BlobWriter>, RegistryError>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let range = self.chunk_range(parts, name, id).await?;
-        let (n, i) = (name.to_owned(), id.to_owned());
-        let w = self
-            .blocking(move |r| r.resume_upload(&n, &i, range.map(|(s, _)| s)))
-            .await?;
+        let w = self.open_upload(name, id, range.map(|(s, _)| s)).await?;
         let (w, added) = pump(body, w).await?;
         if let Some((start, end)) = range
             && added != end - start + 1
@@ -258,7 +303,7 @@ impl Registry {
     {
         let w = self.append(parts, &name, &id, body).await?;
         let size = w.written();
-        drop(w);
+        self.park_upload(&id, w);
         let (n, i) = (name.clone(), id.clone());
         self.blocking(move |r| r.touch_upload(&n, &i)).await?;
         Ok(upload_reply(StatusCode::ACCEPTED, &name, &id, size))
@@ -290,5 +335,63 @@ impl Registry {
         self.blocking(move |r| r.complete_upload(&n, &id, Some(w), &d2, None))
             .await?;
         Ok(blob_created(&name, &d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{Method, StatusCode};
+
+    use super::super::call;
+    use crate::testutil::Fixture;
+    use dockyard_image::Digest;
+
+    async fn start(r: &crate::Registry) -> String {
+        let (status, h, _) = call(r, Method::POST, "/v2/a/blobs/uploads/", &[], b"").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        h["location"].to_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn the_closing_put_continues_with_the_parked_writer() {
+        let f = Fixture::new();
+        let r = &f.registry;
+        let loc = start(r).await;
+        let (status, _, _) = call(r, Method::PATCH, &loc, &[], b"hello").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(r.inner.parked.len(), 1);
+        let d = Digest::of(b"hello world");
+        let put = format!("{loc}?digest={d}");
+        let range = [("content-range", "5-10")];
+        let (status, _, _) = call(r, Method::PUT, &put, &range, b" world").await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(r.inner.parked.len(), 0);
+        let (status, _, body) = call(r, Method::GET, &format!("/v2/a/blobs/{d}"), &[], b"").await;
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello world"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_parked_writer_of_an_ended_session_is_not_used() {
+        let f = Fixture::new();
+        let r = &f.registry;
+        let loc = start(r).await;
+        let id = loc.rsplit('/').next().unwrap().to_owned();
+        call(r, Method::PATCH, &loc, &[], b"abc").await;
+        // Ended behind the HTTP layer's back (as expiry does).
+        r.cancel_upload("a", &id).unwrap();
+        let d = Digest::of(b"abc");
+        let (status, _, body) = call(r, Method::PUT, &format!("{loc}?digest={d}"), &[], b"").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(String::from_utf8_lossy(&body).contains("BLOB_UPLOAD_UNKNOWN"));
+        assert_eq!(r.inner.parked.len(), 0);
+        assert!(r.stat_blob("a", &d).is_err());
+
+        // Cancelling over HTTP closes the parked writer.
+        let loc = start(r).await;
+        call(r, Method::PATCH, &loc, &[], b"abc").await;
+        assert_eq!(r.inner.parked.len(), 1);
+        let (status, _, _) = call(r, Method::DELETE, &loc, &[], b"").await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(r.inner.parked.len(), 0);
     }
 }

@@ -42,8 +42,11 @@ pub(crate) fn stream_reader(mut r: Box<dyn ReadSeek>, start: u64, len: u64) -> B
         }
         let mut left = len;
         while left > 0 {
-            let mut buf = vec![0u8; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
-            match r.read(&mut buf) {
+            let want = CHUNK.min(usize::try_from(left).unwrap_or(CHUNK));
+            // Filled by `read_to_end`, which reads into the spare capacity
+            // without zeroing it first, and fills whole chunks.
+            let mut buf = Vec::with_capacity(want);
+            match r.by_ref().take(want as u64).read_to_end(&mut buf) {
                 Ok(0) => {
                     let _ = tx.blocking_send(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -52,14 +55,12 @@ pub(crate) fn stream_reader(mut r: Box<dyn ReadSeek>, start: u64, len: u64) -> B
                     return;
                 }
                 Ok(n) => {
-                    buf.truncate(n);
                     left -= n as u64;
                     // The client went away: stop reading.
                     if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                         return;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
                     return;

@@ -1,6 +1,7 @@
 //! The HTTP face: decode a request into one of the typed operations of
-//! [`Registry`], run it (on the blocking pool, since the stores block),
-//! encode the result. Errors become the spec's JSON here and only here.
+//! [`Registry`], run it (on the blocking pool, since the stores block;
+//! manifest pulls excepted, see `manifests.rs`), encode the result.
+//! Errors become the spec's JSON here and only here.
 
 mod blobs;
 mod body;
@@ -47,6 +48,11 @@ impl Reply {
         if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
             self.0.headers_mut().append(name, v);
         }
+        self
+    }
+
+    pub fn header_value(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.0.headers_mut().append(name, value);
         self
     }
 
@@ -237,6 +243,29 @@ impl Registry {
             .await
             .map_err(|e| RegistryError::Internal(format!("registry task: {e}")))?
     }
+}
+
+/// Runs one request through [`Registry::handle`] in process; returns the
+/// status, headers and body.
+#[cfg(test)]
+pub(crate) async fn call(
+    r: &Registry,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    use http_body_util::{BodyExt, Full};
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .expect("a valid request");
+    let (parts, body) = r.handle(req).await.into_parts();
+    let body = body.collect().await.expect("a body").to_bytes();
+    (parts.status, parts.headers, body)
 }
 
 /// The one place errors become responses.
