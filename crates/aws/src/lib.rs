@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod input;
 pub mod json;
 pub mod keys;
 pub mod query;

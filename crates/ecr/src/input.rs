@@ -2,23 +2,12 @@
 //! of the wrong JSON type is a `SerializationException`, as on AWS) and the
 //! constraints ECR checks on the fields botocore's model declares.
 
-use base64::Engine;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-
 use dockyard_aws::ApiError;
 use dockyard_registry::names::is_valid_name;
 
 use crate::error::{invalid, invalid_field, repo_not_found};
 
-pub(crate) fn decode<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
-    serde_json::from_value(input).map_err(|e| {
-        ApiError::client(
-            "SerializationException",
-            format!("the request does not match the operation's input shape: {e}"),
-        )
-    })
-}
+pub(crate) use dockyard_aws::input::{decode, encode_token, paginate};
 
 pub(crate) const NAME_PATTERN: &str =
     "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*";
@@ -77,39 +66,12 @@ pub(crate) fn max_results(given: Option<i64>, default: usize) -> Result<usize, A
     }
 }
 
-/// Pagination tokens: the last item of the page, opaque to clients.
-pub(crate) fn encode_token(last: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{last}"))
-}
-
+/// The last item a `nextToken` names.
 pub(crate) fn decode_token(token: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(t) = token else { return Ok(None) };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(t)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("v1:").map(str::to_owned))
+    dockyard_aws::input::decode_token(t)
         .map(Some)
         .ok_or_else(|| invalid("Invalid parameter at 'nextToken': the token is not valid"))
-}
-
-/// Items after the token's last one, at most `n`, and the next token.
-pub(crate) fn paginate<T>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> String,
-    after: Option<&str>,
-    n: usize,
-) -> (Vec<T>, Option<String>) {
-    let mut rest: Vec<T> = items
-        .into_iter()
-        .filter(|i| after.is_none_or(|a| key(i).as_str() > a))
-        .collect();
-    let more = rest.len() > n;
-    rest.truncate(n);
-    let token = more
-        .then(|| rest.last().map(|l| encode_token(&key(l))))
-        .flatten();
-    (rest, token)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use dockyard_runtime::{
 
 pub use error::{EngineError, ErrorKind};
 pub use record::ContainerRecord;
-pub use spec::RunSpec;
+pub use spec::{RunSpec, SharedNetwork};
 
 use record::Records;
 
@@ -160,16 +160,23 @@ impl Engine {
         mode: NetworkMode,
     ) -> Result<ContainerRecord, EngineError> {
         cfg.rootfs_layers = layers;
-        let attachment: Option<Attachment> = match mode {
-            NetworkMode::Host => None,
+        let shared = record.spec.join_network.clone();
+        let attachment: Option<Attachment> = match (mode, &shared) {
+            (_, Some(_)) | (NetworkMode::Host, None) => None,
             _ => Some(self.net.attach(&record.id, mode, &record.spec.ports)?),
         };
         cfg.network = match (&mode, attachment.as_ref().and_then(|a| a.netns.clone())) {
+            _ if shared.is_some() => {
+                NetworkNamespace::Path(shared.as_ref().map(|s| s.netns.clone()).unwrap_or_default())
+            }
             (NetworkMode::Host, _) => NetworkNamespace::Host,
             (_, Some(p)) => NetworkNamespace::Path(p),
             (_, None) => NetworkNamespace::New,
         };
-        let ip = attachment.as_ref().and_then(|a| a.ip);
+        let ip = match &shared {
+            Some(s) => s.ip,
+            None => attachment.as_ref().and_then(|a| a.ip),
+        };
         cfg.hosts = Some(dockyard_net::hosts_file(&cfg.hostname, ip));
         cfg.resolv_conf = Some(match mode {
             NetworkMode::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),

@@ -39,6 +39,17 @@ pub struct RunSpec {
     pub seccomp_unconfined: bool,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
+    /// Join a network namespace set up by someone else (the containers of
+    /// one ECS task in awsvpc mode share one) instead of `network`.
+    #[serde(default)]
+    pub join_network: Option<SharedNetwork>,
+}
+
+/// A network namespace several containers share, and its address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedNetwork {
+    pub netns: std::path::PathBuf,
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// Parses Docker's memory sizes: `512m`, `1g`, `1048576`, `64k`, `2GB`.
@@ -199,6 +210,11 @@ pub fn container_config(
                 .into(),
         ));
     }
+    if spec.join_network.is_some() && (!spec.ports.is_empty() || spec.network.is_some()) {
+        return Err(EngineError::Invalid(
+            "a container joining a shared network takes no ports or network mode of its own".into(),
+        ));
+    }
     if spec.network == Some(NetworkMode::None) && !spec.ports.is_empty() {
         return Err(EngineError::Invalid(
             "ports cannot be published with --network none".into(),
@@ -353,5 +369,14 @@ mod tests {
         s.network = Some(NetworkMode::Host);
         s.ports = vec![PortMapping::tcp(80, 80)];
         assert!(container_config("id1", &s, &img, 2).is_err());
+        // A container joining a shared namespace publishes nothing itself.
+        s.network = None;
+        s.join_network = Some(SharedNetwork {
+            netns: "/run/dockyard/netns/x".into(),
+            ip: None,
+        });
+        assert!(container_config("id1", &s, &img, 2).is_err());
+        s.ports.clear();
+        assert!(container_config("id1", &s, &img, 2).is_ok());
     }
 }
