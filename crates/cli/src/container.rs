@@ -218,6 +218,7 @@ fn run_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
         seccomp_unconfined,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
+        join_network: None,
     })
 }
 

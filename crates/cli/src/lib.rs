@@ -1,6 +1,7 @@
 //! Human commands of `dockyard`: a daemonless, Docker-like CLI over the
 //! engine, plus the hidden entry points the binary re-executes itself as.
 
+mod agent;
 mod container;
 mod format;
 mod image;
@@ -81,6 +82,9 @@ enum Command {
     Rmi(image::RmiArgs),
     /// Run the control plane: every AWS API and the registry on one port.
     Server(server::ServerArgs),
+    /// Run a node agent: register this machine as a container instance of a
+    /// cluster and run the tasks the server places on it.
+    Agent(agent::AgentArgs),
     /// Print the administrator's access key as shell exports (or a profile).
     #[command(alias = "env")]
     Credentials(server::CredentialsArgs),
@@ -139,6 +143,10 @@ impl Cli {
     }
 
     fn engine(&self) -> anyhow::Result<Engine> {
+        Ok(Engine::open(self.engine_config()?)?)
+    }
+
+    fn engine_config(&self) -> anyhow::Result<EngineConfig> {
         let data_dir = self.data_dir();
         let shim = ShimCommand::current_exe()?;
         let mut cfg = EngineConfig::new(&data_dir, shim.clone());
@@ -157,7 +165,7 @@ impl Cli {
             self.subnet.clone(),
             "__release".into(),
         ]);
-        Ok(Engine::open(cfg)?)
+        Ok(cfg)
     }
 }
 
@@ -190,14 +198,33 @@ pub fn main() -> i32 {
     }
 }
 
+/// Daemons log to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn run(cli: &Cli) -> anyhow::Result<i32> {
+    if matches!(cli.command, Command::Server(_) | Command::Agent(_)) {
+        init_logging();
+    }
     match &cli.command {
         Command::Shim { args } => Ok(dockyard_runtime::shim::main(args)),
         Command::Release { id } => {
             cli.engine()?.release(id)?;
             Ok(0)
         }
-        Command::Server(a) => server::server(&cli.data_dir(), a),
+        Command::Server(a) => {
+            let engine = (!a.no_local_agent)
+                .then(|| cli.engine_config())
+                .transpose()?;
+            server::server(&cli.data_dir(), a, engine)
+        }
+        Command::Agent(a) => agent::agent(&cli.data_dir(), a, cli.engine_config()?),
         Command::Credentials(a) => server::credentials(&cli.data_dir(), a),
         Command::Run(a) => container::run(&cli.engine()?, a),
         Command::Ps(a) => container::ps(&cli.engine()?, a),

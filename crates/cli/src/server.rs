@@ -16,6 +16,14 @@ pub struct ServerArgs {
     pub region: String,
     #[arg(long, default_value = "000000000000", env = "DOCKYARD_ACCOUNT")]
     pub account: String,
+    /// Run no built-in agent: FARGATE tasks then have no capacity, and
+    /// EC2 tasks run on the instances `dockyard agent` registers.
+    #[arg(long)]
+    pub no_local_agent: bool,
+    /// Seconds an idle agent poll is held; an agent silent for three of
+    /// these is marked disconnected.
+    #[arg(long, default_value_t = 10, env = "DOCKYARD_AGENT_POLL_SECONDS")]
+    pub agent_poll_seconds: u64,
 }
 
 #[derive(Args, Debug)]
@@ -32,12 +40,18 @@ pub struct CredentialsArgs {
     pub profile: Option<String>,
 }
 
-pub fn server(data_dir: &Path, a: &ServerArgs) -> anyhow::Result<i32> {
+pub fn server(
+    data_dir: &Path,
+    a: &ServerArgs,
+    local_agent: Option<dockyard_engine::EngineConfig>,
+) -> anyhow::Result<i32> {
     let cfg = ServerConfig {
         listen: a.listen,
         data_dir: data_dir.to_path_buf(),
         region: a.region.clone(),
         account: a.account.clone(),
+        local_agent,
+        poll_seconds: a.agent_poll_seconds.max(1),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -11,11 +11,17 @@ use http::Request;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use dockyard_agent::{Agent, AgentConfig, AgentCredentials};
+use dockyard_agentproto::{NodeKind, TaskCredentials};
 use dockyard_aws::keys::{AccessKey, KeyStore};
 use dockyard_aws::router::{FrontDoor, MAX_BODY_BYTES};
 use dockyard_aws::{RequestView, Response as AwsResponse};
+use dockyard_control::{AGENT_PATHS, Control};
 use dockyard_ecr::{EcrOptions, EcrService};
+use dockyard_ecs::{CredentialIssuer, EcsOptions, EcsService};
+use dockyard_engine::EngineConfig;
 use dockyard_image::FsContentStore;
+use dockyard_logs::LogsService;
 use dockyard_registry::{Registry, RegistryConfig};
 use dockyard_store::RedbStore;
 
@@ -28,6 +34,12 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub region: String,
     pub account: String,
+    /// The built-in agent (the managed FARGATE capacity) and the engine it
+    /// runs tasks with; `None` runs no agent (`--no-local-agent`).
+    pub local_agent: Option<EngineConfig>,
+    /// How long an idle agent poll is held; agents silent for three of
+    /// these are marked disconnected.
+    pub poll_seconds: u64,
 }
 
 impl ServerConfig {
@@ -37,6 +49,8 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             region: "us-east-1".into(),
             account: "000000000000".into(),
+            local_agent: None,
+            poll_seconds: 10,
         }
     }
 }
@@ -57,6 +71,46 @@ pub enum AppError {
     Content(#[from] dockyard_image::ContentError),
     #[error(transparent)]
     Listen(#[from] crate::ServerError),
+    #[error("logs: {0}")]
+    Logs(String),
+    #[error("built-in agent: {0}")]
+    Agent(#[from] dockyard_agent::AgentError),
+}
+
+/// Task role credentials are sessions of the key store, acting as the
+/// role (`assumed-role/ROLE/ecs-task-...`).
+struct KeyIssuer(Arc<KeyStore>);
+
+/// How long task role credentials last; agents get fresh ones with the
+/// task's next desired state.
+const TASK_CREDENTIALS_TTL: chrono::Duration = chrono::Duration::hours(6);
+
+impl CredentialIssuer for KeyIssuer {
+    fn issue(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<TaskCredentials, String> {
+        let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+        let principal = dockyard_aws::Principal::assumed_role(self.0.account(), role, session_name);
+        let s = self
+            .0
+            .issue_session(principal, TASK_CREDENTIALS_TTL, now)
+            .map_err(|e| e.to_string())?;
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| e.to_string())?;
+        Ok(TaskCredentials {
+            id: hex::encode(id),
+            role_arn: role_arn.to_string(),
+            access_key_id: s.access_key_id,
+            secret_access_key: s.secret_access_key,
+            session_token: s.session_token,
+            expiration: s
+                .expiration
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+    }
 }
 
 /// The file holding access keys under a data directory.
@@ -103,6 +157,9 @@ pub struct App {
     front: Arc<FrontDoor>,
     registry: Registry,
     ecr: Arc<EcrService>,
+    control: Arc<Control>,
+    logs: Arc<LogsService>,
+    admin: AccessKey,
 }
 
 impl App {
@@ -120,14 +177,14 @@ impl App {
             )?;
         }
         let keys = Arc::new(KeyStore::open(keys_path(&cfg.data_dir), &cfg.account)?);
-        keys.ensure_admin(chrono::Utc::now())?;
+        let admin = keys.ensure_admin(chrono::Utc::now())?;
         // The registry's blobs have their own content store: its garbage
         // collection follows registry manifests, the node's image store
         // follows local images, and neither may delete the other's blobs.
         let content = Arc::new(FsContentStore::open(cfg.data_dir.join("registry"))?);
         let (registry, ecr) = EcrService::open(
             keys.clone(),
-            store,
+            store.clone(),
             content,
             RegistryConfig::default(),
             EcrOptions {
@@ -141,11 +198,29 @@ impl App {
             source,
         })?;
         let ecr = Arc::new(ecr);
-        let front = FrontDoor::new(keys, cfg.region.clone()).with_json_service(ecr.clone());
+        let mut ecs_opts = EcsOptions::new(&cfg.region);
+        ecs_opts.poll_seconds = cfg.poll_seconds;
+        let ecs = Arc::new(EcsService::new(
+            store.clone(),
+            Arc::new(KeyIssuer(keys.clone())),
+            ecs_opts,
+        ));
+        let logs = Arc::new(
+            LogsService::open(store, cfg.data_dir.join("logs"))
+                .map_err(|e| AppError::Logs(e.to_string()))?,
+        );
+        let control = Arc::new(Control::new(ecs.clone(), keys.clone(), &cfg.region));
+        let front = FrontDoor::new(keys, cfg.region.clone())
+            .with_json_service(ecr.clone())
+            .with_json_service(ecs)
+            .with_json_service(logs.clone());
         Ok(Self {
             front: Arc::new(front),
             registry,
             ecr,
+            control,
+            logs,
+            admin,
         })
     }
 }
@@ -161,6 +236,23 @@ impl Handler for App {
         if path == "/v2" || path.starts_with("/v2/") {
             let registry = self.registry.clone();
             return Box::pin(async move { registry.handle(req).await });
+        }
+        if path.starts_with(AGENT_PATHS) {
+            let control = self.control.clone();
+            return Box::pin(async move {
+                let (parts, body) = req.into_parts();
+                let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(_) => {
+                        return crate::json(
+                            http::StatusCode::PAYLOAD_TOO_LARGE,
+                            r#"{"__type":"RequestEntityTooLarge","message":"request body too large"}"#,
+                        );
+                    }
+                };
+                let (parts, body) = control.handle(parts, body).await.into_parts();
+                http::Response::from_parts(parts, full(body))
+            });
         }
         let front = self.front.clone();
         Box::pin(async move {
@@ -195,7 +287,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AppError> {
     let app = App::open(&cfg)?;
-    let (registry, ecr) = (app.registry.clone(), app.ecr.clone());
+    let (registry, ecr, logs) = (app.registry.clone(), app.ecr.clone(), app.logs.clone());
+    let monitor = tokio::spawn(app.control.clone().monitor());
     // Housekeeping: lifecycle policies, then garbage collection, hourly
     // and whenever the operator sends SIGHUP.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(
@@ -226,11 +319,59 @@ pub async fn run(
                 Ok(r) => tracing::info!("registry gc: {r:?}"),
                 Err(e) => tracing::warn!("registry gc failed: {e}"),
             }
+            let l = logs.clone();
+            match tokio::task::spawn_blocking(move || l.enforce_retention(chrono::Utc::now())).await
+            {
+                Ok(Ok(n)) => tracing::info!("log retention: {n} removed"),
+                Ok(Err(e)) => tracing::warn!("log retention failed: {e}"),
+                Err(e) => tracing::warn!("log retention failed: {e}"),
+            }
         }
     });
+    let admin = app.admin.clone();
     let listener = Listener::bind(cfg.listen, Arc::new(app)).await?;
     tracing::info!("listening on {}", cfg.listen);
+    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = match cfg.local_agent.clone() {
+        Some(engine) => {
+            let mut host = cfg.listen;
+            if host.ip().is_unspecified() {
+                host.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            let agent = Agent::new(AgentConfig {
+                server: format!("http://{host}"),
+                region: cfg.region.clone(),
+                credentials: AgentCredentials {
+                    access_key_id: admin.access_key_id.clone(),
+                    secret_access_key: admin.secret_access_key.clone(),
+                    session_token: None,
+                },
+                kind: NodeKind::Fargate,
+                cluster: None,
+                state_dir: cfg.data_dir.join("agent-local"),
+                engine,
+                attributes: Default::default(),
+                cpu: None,
+                memory: None,
+                address: Some(host.ip().to_string()),
+            })?;
+            Some(tokio::spawn(agent.run(async move {
+                let _ = agent_stopped.await;
+            })))
+        }
+        None => None,
+    };
+    // The built-in agent stops first: its long poll would otherwise hold
+    // the graceful shutdown open.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_agent.send(());
+    };
     listener.serve(shutdown, Duration::from_secs(10)).await;
+    if let Some(a) = agent {
+        let _ = a.await;
+    }
     gc.abort();
+    monitor.abort();
     Ok(())
 }

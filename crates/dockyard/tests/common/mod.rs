@@ -2,7 +2,7 @@
 //! a free port, and running the real clients against it.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use dockyard_testkit::TempDir;
@@ -12,10 +12,38 @@ pub struct Server {
     pub port: u16,
     _dir: TempDir,
     pub data: std::path::PathBuf,
+    /// `--bridge`/`--subnet` of a server running tasks, reset on drop.
+    pub net: Option<(String, String)>,
 }
 
 impl Server {
+    /// A server without the built-in agent (no containers).
     pub fn start() -> Self {
+        Self::start_with(&["--no-local-agent"], None)
+    }
+
+    /// A server whose built-in agent runs tasks on a bridge and subnet of
+    /// the test's own; agents poll every `poll` seconds.
+    pub fn start_with_agent(poll: u32) -> Self {
+        let bridge = dockyard_testkit::unique("dys");
+        let subnet = dockyard_testkit::free_subnet("172.29");
+        let poll = poll.to_string();
+        Self::start_with(&["--agent-poll-seconds", &poll], Some((bridge, subnet)))
+    }
+
+    /// The global flags selecting this server's data directory and network.
+    pub fn global_args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--data-dir".to_string(),
+            self.data.to_str().unwrap().to_string(),
+        ];
+        if let Some((b, s)) = &self.net {
+            a.extend(["--bridge".into(), b.clone(), "--subnet".into(), s.clone()]);
+        }
+        a
+    }
+
+    fn start_with(extra: &[&str], net: Option<(String, String)>) -> Self {
         let dir = TempDir::new("srv").unwrap();
         let data = dir.path().join("data");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -23,15 +51,17 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_dockyard"))
-            .args([
-                "--data-dir",
-                data.to_str().unwrap(),
-                "server",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stderr(Stdio::null())
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockyard"));
+        cmd.args(["--data-dir", data.to_str().unwrap()]);
+        if let Some((b, s)) = &net {
+            cmd.args(["--bridge", b, "--subnet", s]);
+        }
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let child = cmd
+            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stderr(log)
             .spawn()
             .unwrap();
         let s = Self {
@@ -39,6 +69,7 @@ impl Server {
             port,
             _dir: dir,
             data,
+            net,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while s.get("/_dockyard/health").is_none() {
@@ -103,10 +134,24 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.parent().unwrap().join("server.log")).unwrap_or_default()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.net.is_some() {
+            // Tasks outlive their agent: remove them, the bridge and its rules.
+            let _ = Command::new(env!("CARGO_BIN_EXE_dockyard"))
+                .args(self.global_args())
+                .args(["system", "reset"])
+                .output();
+        }
     }
 }
 

@@ -1,0 +1,179 @@
+//! From a task's container definitions to engine run specs, and the
+//! dependency order they start in.
+
+use std::collections::BTreeMap;
+
+use dockyard_agentproto::DesiredTask;
+use dockyard_engine::{RunSpec, SharedNetwork};
+use dockyard_net::{NetworkMode, PortMapping, Protocol};
+use dockyard_taskdef::ContainerDefinition;
+
+/// Docker's names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The engine name of a task's container, as the ECS agent names them:
+/// `ecs-FAMILY-REVISION-NAME-ID`.
+pub(crate) fn container_name(task: &DesiredTask, c: &ContainerDefinition) -> String {
+    let id: String = task.task_id.chars().take(20).collect();
+    format!(
+        "ecs-{}-{}-{}-{id}",
+        clean(&task.definition.family),
+        task.definition.revision,
+        clean(&c.name)
+    )
+}
+
+/// The run spec of one container.
+pub(crate) fn run_spec(
+    task: &DesiredTask,
+    c: &ContainerDefinition,
+    shared: Option<&SharedNetwork>,
+    extra_env: &[(String, String)],
+) -> RunSpec {
+    let def = &task.definition;
+    let mode = def.network_mode.as_deref().unwrap_or("bridge");
+    let mut env: Vec<String> = c
+        .environment
+        .iter()
+        .filter_map(|kv| {
+            Some(format!(
+                "{}={}",
+                kv.name.as_deref()?,
+                kv.value.as_deref().unwrap_or("")
+            ))
+        })
+        .collect();
+    env.extend(extra_env.iter().map(|(k, v)| format!("{k}={v}")));
+    let ports = if mode == "bridge" {
+        c.port_mappings
+            .iter()
+            .filter_map(|p| {
+                Some(PortMapping {
+                    host_ip: None,
+                    host_port: p.host_port.unwrap_or(0) as u16,
+                    container_port: p.container_port? as u16,
+                    protocol: if p.protocol.as_deref() == Some("udp") {
+                        Protocol::Udp
+                    } else {
+                        Protocol::Tcp
+                    },
+                })
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    // Memory: the hard limit, else the task's (Fargate-style definitions
+    // size the task, not the container).
+    let memory = c.memory.map(|m| u64::from(m as u32) << 20).or_else(|| {
+        def.memory
+            .as_deref()
+            .and_then(|m| m.parse::<u64>().ok())
+            .map(|m| m << 20)
+    });
+    let cpus = def
+        .cpu
+        .as_deref()
+        .and_then(|c| c.parse::<f64>().ok())
+        .map(|units| units / 1024.0);
+    let (cap_add, cap_drop) = c
+        .linux_parameters
+        .as_ref()
+        .and_then(|l| l.capabilities.as_ref())
+        .map(|caps| {
+            (
+                caps.add.clone().unwrap_or_default(),
+                caps.drop.clone().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    RunSpec {
+        image: c.image.clone(),
+        name: Some(container_name(task, c)),
+        // The engine takes an entrypoint as one whitespace-split string
+        // (Docker's `--entrypoint`); ECS gives a list, so a given
+        // entrypoint is cleared and put in front of the command instead,
+        // which runs the same argv.
+        cmd: match &c.entry_point {
+            Some(ep) => ep
+                .iter()
+                .chain(c.command.iter().flatten())
+                .cloned()
+                .collect(),
+            None => c.command.clone().unwrap_or_default(),
+        },
+        entrypoint: c.entry_point.as_ref().map(|_| String::new()),
+        env,
+        ports,
+        network: match (shared, mode) {
+            (Some(_), _) => None,
+            (None, "host") => Some(NetworkMode::Host),
+            (None, "none") => Some(NetworkMode::None),
+            (None, _) => Some(NetworkMode::Bridge),
+        },
+        memory,
+        cpus,
+        cpu_shares: c.cpu.filter(|c| *c > 1).map(|c| c as u64),
+        user: c.user.clone(),
+        workdir: c.working_directory.clone(),
+        hostname: c.hostname.clone(),
+        read_only: c.readonly_root_filesystem.unwrap_or(false),
+        auto_remove: false,
+        cap_add,
+        cap_drop,
+        seccomp_unconfined: false,
+        stop_signal: None,
+        stop_timeout: c.stop_timeout.map(|t| t as u64),
+        join_network: shared.cloned(),
+    }
+}
+
+/// Container names in an order where every container comes after those it
+/// depends on (the definition was checked for cycles at registration).
+pub(crate) fn start_order(defs: &[ContainerDefinition]) -> Vec<String> {
+    let mut deps: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in defs {
+        deps.insert(
+            &c.name,
+            c.depends_on
+                .iter()
+                .map(|d| d.container_name.as_str())
+                .collect(),
+        );
+    }
+    let mut out: Vec<String> = Vec::new();
+    while out.len() < defs.len() {
+        let before = out.len();
+        for c in defs {
+            if out.contains(&c.name) {
+                continue;
+            }
+            if deps[c.name.as_str()]
+                .iter()
+                .all(|d| out.iter().any(|o| o == d))
+            {
+                out.push(c.name.clone());
+            }
+        }
+        if out.len() == before {
+            // A cycle slipped through: start the rest in definition order.
+            out.extend(
+                defs.iter()
+                    .filter(|c| !out.contains(&c.name))
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    out
+}

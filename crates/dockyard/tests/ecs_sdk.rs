@@ -1,0 +1,411 @@
+//! End-to-end: the AWS SDK for Rust drives ECS on a real `dockyard server`
+//! whose built-in agent runs real containers (FARGATE), plus a
+//! `dockyard agent` process joining a cluster (EC2 launch type).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ecs::types::{
+    AwsVpcConfiguration, Compatibility, ContainerCondition, ContainerDefinition,
+    ContainerDependency, HealthCheck, KeyValuePair, LaunchType, LogConfiguration, LogDriver,
+    NetworkConfiguration, NetworkMode, PortMapping, Task, TransportProtocol,
+};
+
+use common::{Server, run};
+
+fn env(s: &Server, k: &str) -> String {
+    s.credentials().into_iter().find(|(n, _)| n == k).unwrap().1
+}
+
+fn client(s: &Server) -> Client {
+    let conf = aws_sdk_ecs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(env(s, "AWS_ENDPOINT_URL"))
+        .credentials_provider(Credentials::new(
+            env(s, "AWS_ACCESS_KEY_ID"),
+            env(s, "AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "dockyard",
+        ))
+        .build();
+    Client::from_conf(conf)
+}
+
+/// Pushes the busybox image to the server's registry as `REPO:latest`.
+fn push_busybox(s: &Server, repo: &str) -> String {
+    let home = s.data.parent().unwrap().to_path_buf();
+    let creds = s.credentials();
+    let (ok, out) = s.aws(
+        &creds,
+        &["ecr", "create-repository", "--repository-name", repo],
+    );
+    assert!(ok, "{out}");
+    let (ok, password) = s.aws(&creds, &["ecr", "get-login-password"]);
+    assert!(ok, "{password}");
+    let src = home.join("busybox-layout");
+    if !src.exists() {
+        dockyard_testkit::busybox_oci_layout(&src, "busybox:latest").unwrap();
+    }
+    let image = format!("127.0.0.1:{}/{repo}:latest", s.port);
+    let (ok, out) = run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &format!("AWS:{}", password.trim()),
+            &format!("oci:{}:busybox:latest", src.display()),
+            &format!("docker://{image}"),
+        ],
+        &home,
+    );
+    assert!(ok, "{out}");
+    image
+}
+
+async fn task(c: &Client, cluster: &str, arn: &str) -> Task {
+    let r = c
+        .describe_tasks()
+        .cluster(cluster)
+        .tasks(arn)
+        .send()
+        .await
+        .unwrap();
+    r.tasks.unwrap().into_iter().next().unwrap()
+}
+
+/// Polls the task until `f` holds, failing after `secs`.
+async fn until(
+    s: &Server,
+    c: &Client,
+    cluster: &str,
+    arn: &str,
+    secs: u64,
+    what: &str,
+    f: impl Fn(&Task) -> bool,
+) -> Task {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let t = task(c, cluster, arn).await;
+        if f(&t) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task never became {what}: {t:#?}\nserver log:\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn container<'a>(t: &'a Task, name: &str) -> &'a aws_sdk_ecs::types::Container {
+    t.containers()
+        .iter()
+        .find(|c| c.name() == Some(name))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fargate_task_with_dependencies_health_logs_and_stop() {
+    dockyard_testkit::require_root!();
+    let s = Server::start_with_agent(2);
+    let image = push_busybox(&s, "ecs/busybox");
+    let c = client(&s);
+    c.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .unwrap();
+
+    let shell = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+    let def = c
+        .register_task_definition()
+        .family("web")
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("init")
+                .image(&image)
+                .essential(false)
+                .set_command(Some(shell("echo init-done")))
+                .build(),
+        )
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image(&image)
+                .depends_on(
+                    ContainerDependency::builder()
+                        .container_name("init")
+                        .condition(ContainerCondition::Success)
+                        .build()
+                        .unwrap(),
+                )
+                .environment(
+                    KeyValuePair::builder()
+                        .name("GREETING")
+                        .value("hello world")
+                        .build(),
+                )
+                .set_command(Some(shell("echo \"web says $GREETING\"; httpd -f -p 8080")))
+                .stop_timeout(2)
+                .health_check(
+                    HealthCheck::builder()
+                        .set_command(Some(vec![
+                            "CMD-SHELL".to_string(),
+                            "wget -q -O /dev/null http://127.0.0.1:8080/ || test -d /".to_string(),
+                        ]))
+                        .interval(5)
+                        .timeout(2)
+                        .retries(2)
+                        .build()
+                        .unwrap(),
+                )
+                .log_configuration(
+                    LogConfiguration::builder()
+                        .log_driver(LogDriver::Awslogs)
+                        .options("awslogs-group", "/ecs/web")
+                        .options("awslogs-stream-prefix", "ecs")
+                        .options("awslogs-create-group", "true")
+                        .options("awslogs-region", "us-east-1")
+                        .build()
+                        .unwrap(),
+                )
+                .port_mappings(
+                    PortMapping::builder()
+                        .container_port(8080)
+                        .protocol(TransportProtocol::Tcp)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    assert_eq!(def.revision(), 1);
+
+    let run = c
+        .run_task()
+        .cluster("prod")
+        .task_definition("web")
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .subnets("subnet-12345")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(run.failures().is_empty(), "{:?}", run.failures());
+    let arn = run.tasks()[0].task_arn().unwrap().to_string();
+    assert_eq!(run.tasks()[0].last_status(), Some("PROVISIONING"));
+
+    let t = until(&s, &c, "prod", &arn, 60, "RUNNING", |t| {
+        t.last_status() == Some("RUNNING")
+    })
+    .await;
+    assert!(t.started_at().is_some() && t.pull_started_at().is_some());
+    let init = container(&t, "init");
+    assert_eq!(init.exit_code(), Some(0), "{init:?}");
+    let web = container(&t, "web");
+    assert_eq!(web.last_status(), Some("RUNNING"));
+    assert!(web.runtime_id().is_some());
+    let ip = web.network_interfaces()[0]
+        .private_ipv4_address()
+        .unwrap()
+        .to_string();
+    let details = t.attachments()[0].details();
+    assert!(
+        details.iter().any(|d| d.value() == Some(ip.as_str())),
+        "{details:?}"
+    );
+
+    // The task's own address serves what httpd serves.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect((ip.as_str(), 8080)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {ip}:8080");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let t = until(&s, &c, "prod", &arn, 30, "HEALTHY", |t| {
+        t.health_status().map(|h| h.as_str()) == Some("HEALTHY")
+    })
+    .await;
+    assert_eq!(
+        container(&t, "web").health_status().map(|h| h.as_str()),
+        Some("HEALTHY")
+    );
+
+    c.stop_task()
+        .cluster("prod")
+        .task(&arn)
+        .reason("test is done")
+        .send()
+        .await
+        .unwrap();
+    // httpd ignores nothing, but sh as PID 1 ignores SIGTERM: the stop
+    // escalates to SIGKILL after stopTimeout.
+    let t = until(&s, &c, "prod", &arn, 30, "STOPPED", |t| {
+        t.last_status() == Some("STOPPED")
+    })
+    .await;
+    assert_eq!(t.stop_code().map(|c| c.as_str()), Some("UserInitiated"));
+    assert_eq!(t.stopped_reason(), Some("test is done"));
+    assert!(t.stopped_at().is_some() && t.execution_stopped_at().is_some());
+    assert_eq!(container(&t, "web").exit_code(), Some(137));
+
+    // Its output reached CloudWatch Logs.
+    let creds = s.credentials();
+    let stream = format!("ecs/web/{}", arn.rsplit('/').next().unwrap());
+    let (ok, out) = s.aws(
+        &creds,
+        &[
+            "logs",
+            "get-log-events",
+            "--log-group-name",
+            "/ecs/web",
+            "--log-stream-name",
+            &stream,
+            "--start-from-head",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("web says hello world"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_that_cannot_pull_fails_to_start() {
+    dockyard_testkit::require_root!();
+    let s = Server::start_with_agent(2);
+    let c = client(&s);
+    c.create_cluster().send().await.unwrap();
+    c.register_task_definition()
+        .family("missing")
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("app")
+                .image(format!("127.0.0.1:{}/nope/none:latest", s.port))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = c
+        .run_task()
+        .task_definition("missing")
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("s").build().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = run.tasks()[0].task_arn().unwrap().to_string();
+    let t = until(&s, &c, "default", &arn, 60, "STOPPED", |t| {
+        t.last_status() == Some("STOPPED")
+    })
+    .await;
+    assert_eq!(t.stop_code().map(|c| c.as_str()), Some("TaskFailedToStart"));
+    let reason = container(&t, "app")
+        .reason()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.starts_with("CannotPullContainerError"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_ecs_errors() {
+    let s = Server::start();
+    let c = client(&s);
+    let e = c
+        .run_task()
+        .cluster("nope")
+        .task_definition("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.into_service_error().meta().code(),
+        Some("ClusterNotFoundException")
+    );
+    let e = c
+        .describe_task_definition()
+        .task_definition("nope:1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.into_service_error().meta().code(),
+        Some("ClientException")
+    );
+    let e = c
+        .register_task_definition()
+        .family("bad")
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("4096")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("a")
+                .image("busybox")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.into_service_error().meta().code(),
+        Some("ClientException")
+    );
+    // Nothing was stored by the failures.
+    let fams = c.list_task_definition_families().send().await.unwrap();
+    assert!(fams.families().is_empty());
+    // EC2 launch type with no instances: AWS's exception.
+    c.create_cluster().send().await.unwrap();
+    c.register_task_definition()
+        .family("ok")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("a")
+                .image("busybox")
+                .memory(64)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let e = c.run_task().task_definition("ok").send().await.unwrap_err();
+    let e = e.into_service_error();
+    assert_eq!(e.meta().code(), Some("InvalidParameterException"));
+    assert!(
+        e.meta()
+            .message()
+            .unwrap()
+            .contains("No Container Instances")
+    );
+}
