@@ -409,3 +409,182 @@ async fn bad_requests_get_ecs_errors() {
             .contains("No Container Instances")
     );
 }
+
+/// A `dockyard agent` process joined to a cluster.
+struct AgentProc {
+    child: std::process::Child,
+}
+
+impl AgentProc {
+    fn start(s: &Server, cluster: &str, state: &std::path::Path) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_dockyard"))
+            .args(s.global_args())
+            .args([
+                "agent",
+                "--cluster",
+                cluster,
+                "--availability-zone",
+                "us-east-1b",
+            ])
+            .args([
+                "--attribute",
+                "stack=blue",
+                "--state-dir",
+                state.to_str().unwrap(),
+            ])
+            .env("AWS_ENDPOINT_URL", env(s, "AWS_ENDPOINT_URL"))
+            .env("AWS_ACCESS_KEY_ID", env(s, "AWS_ACCESS_KEY_ID"))
+            .env("AWS_SECRET_ACCESS_KEY", env(s, "AWS_SECRET_ACCESS_KEY"))
+            .stderr(std::fs::File::create(state.with_extension("log")).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child }
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn instance(c: &Client, cluster: &str) -> Option<aws_sdk_ecs::types::ContainerInstance> {
+    let arns = c
+        .list_container_instances()
+        .cluster(cluster)
+        .send()
+        .await
+        .unwrap()
+        .container_instance_arns
+        .unwrap_or_default();
+    let arn = arns.first()?;
+    c.describe_container_instances()
+        .cluster(cluster)
+        .container_instances(arn)
+        .send()
+        .await
+        .unwrap()
+        .container_instances
+        .unwrap()
+        .into_iter()
+        .next()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ec2_agent_runs_bridge_tasks_and_readopts_them_after_a_restart() {
+    dockyard_testkit::require_root!();
+    let s = Server::start_with_agent(1);
+    let image = push_busybox(&s, "ecs/bb");
+    let c = client(&s);
+    c.create_cluster().cluster_name("ec2").send().await.unwrap();
+    let state = s.data.parent().unwrap().join("agent-state");
+    let mut agent = AgentProc::start(&s, "ec2", &state);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let inst = loop {
+        if let Some(i) = instance(&c, "ec2").await
+            && i.agent_connected()
+        {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "the agent never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let attrs: Vec<(&str, Option<&str>)> = inst
+        .attributes()
+        .iter()
+        .map(|a| (a.name(), a.value()))
+        .collect();
+    assert!(attrs.contains(&("stack", Some("blue"))), "{attrs:?}");
+    assert!(attrs.contains(&("ecs.availability-zone", Some("us-east-1b"))));
+    assert!(attrs.contains(&("ecs.os-type", Some("linux"))));
+
+    c.register_task_definition()
+        .family("httpd")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image(&image)
+                .memory(64)
+                .set_command(Some(vec![
+                    "httpd".into(),
+                    "-f".into(),
+                    "-p".into(),
+                    "8080".into(),
+                ]))
+                // httpd as PID 1 ignores SIGTERM: SIGKILL follows after 2 s.
+                .stop_timeout(2)
+                .port_mappings(
+                    PortMapping::builder()
+                        .container_port(8080)
+                        .host_port(0)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = c
+        .run_task()
+        .cluster("ec2")
+        .task_definition("httpd")
+        .launch_type(LaunchType::Ec2)
+        .send()
+        .await
+        .unwrap();
+    assert!(run.failures().is_empty(), "{:?}", run.failures());
+    let arn = run.tasks()[0].task_arn().unwrap().to_string();
+    let t = until(&s, &c, "ec2", &arn, 60, "RUNNING", |t| {
+        t.last_status() == Some("RUNNING")
+    })
+    .await;
+    assert_eq!(t.container_instance_arn(), inst.container_instance_arn());
+    let binding = container(&t, "web").network_bindings()[0].clone();
+    let port = binding.host_port().unwrap() as u16;
+    assert!(port >= 32768, "a dynamic host port, not {port}");
+    assert_eq!(binding.container_port(), Some(8080));
+    std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let runtime_id = container(&t, "web").runtime_id().unwrap().to_string();
+
+    // The agent dies; the task does not. The server notices the silence.
+    agent.child.kill().unwrap();
+    agent.child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while instance(&c, "ec2").await.unwrap().agent_connected() {
+        assert!(Instant::now() < deadline, "never marked disconnected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+
+    // A new agent process takes the same instance and the task back.
+    let _agent = AgentProc::start(&s, "ec2", &state);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !instance(&c, "ec2").await.unwrap().agent_connected() {
+        assert!(Instant::now() < deadline, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let arns = c
+        .list_container_instances()
+        .cluster("ec2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        arns.container_instance_arns().len(),
+        1,
+        "the same instance, not a new one"
+    );
+    c.stop_task()
+        .cluster("ec2")
+        .task(&arn)
+        .send()
+        .await
+        .unwrap();
+    let t = until(&s, &c, "ec2", &arn, 30, "STOPPED", |t| {
+        t.last_status() == Some("STOPPED")
+    })
+    .await;
+    assert_eq!(container(&t, "web").runtime_id(), Some(runtime_id.as_str()));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}

@@ -136,8 +136,19 @@ impl Server {
 
 impl Server {
     /// The server's log so far (for failure messages).
+    /// Every log file in the test's directory (the server's and agents').
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data.parent().unwrap().join("server.log")).unwrap_or_default()
+        let mut out = String::new();
+        for e in std::fs::read_dir(self.data.parent().unwrap())
+            .unwrap()
+            .flatten()
+        {
+            if e.path().extension().is_some_and(|x| x == "log") {
+                out += &format!("--- {}\n", e.path().display());
+                out += &std::fs::read_to_string(e.path()).unwrap_or_default();
+            }
+        }
+        out
     }
 }
 

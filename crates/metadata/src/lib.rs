@@ -1,0 +1,1 @@
+//! Task metadata and credentials endpoint served to containers.
