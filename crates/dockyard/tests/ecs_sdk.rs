@@ -588,3 +588,100 @@ async fn an_ec2_agent_runs_bridge_tasks_and_readopts_them_after_a_restart() {
     assert_eq!(container(&t, "web").runtime_id(), Some(runtime_id.as_str()));
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_essential_container_killed_by_its_memory_limit_stops_the_task() {
+    dockyard_testkit::require_root!();
+    let s = Server::start_with_agent(2);
+    let image = push_busybox(&s, "ecs/oom");
+    let c = client(&s);
+    c.create_cluster().send().await.unwrap();
+    c.register_task_definition()
+        .family("hog")
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("hog")
+                .image(&image)
+                .memory(16)
+                .set_command(Some(vec![
+                    "dd".into(),
+                    "if=/dev/zero".into(),
+                    "of=/dev/null".into(),
+                    "bs=200M".into(),
+                    "count=1".into(),
+                ]))
+                .build(),
+        )
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("sidecar")
+                .image(&image)
+                .essential(false)
+                .stop_timeout(1)
+                .set_command(Some(vec!["sleep".into(), "600".into()]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = c
+        .run_task()
+        .task_definition("hog")
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("s").build().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = run.tasks()[0].task_arn().unwrap().to_string();
+    let t = until(&s, &c, "default", &arn, 60, "STOPPED", |t| {
+        t.last_status() == Some("STOPPED")
+    })
+    .await;
+    assert_eq!(
+        t.stop_code().map(|c| c.as_str()),
+        Some("EssentialContainerExited")
+    );
+    assert_eq!(
+        t.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+    let hog = container(&t, "hog");
+    assert_eq!(hog.exit_code(), Some(137));
+    assert!(
+        hog.reason()
+            .unwrap_or_default()
+            .starts_with("OutOfMemoryError"),
+        "{hog:?}"
+    );
+    // The non-essential sidecar was stopped with the task.
+    assert_eq!(container(&t, "sidecar").last_status(), Some("STOPPED"));
+}
+
+#[test]
+fn the_aws_cli_and_boto3_drive_ecs() {
+    dockyard_testkit::require_root!();
+    let s = Server::start_with_agent(2);
+    let image = push_busybox(&s, "ecs/cli");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ecs_clients.py");
+    let out = std::process::Command::new("python3")
+        .args([script, &image])
+        .env("HOME", s.data.parent().unwrap())
+        .envs(s.credentials())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}\n{}", s.log());
+    assert!(text.contains("ok"), "{text}");
+}
