@@ -92,7 +92,8 @@ impl Shared {
     }
 }
 
-fn machine_resources() -> (u32, u32) {
+/// The machine's CPU units (1024 per core) and memory in MiB.
+pub fn machine_resources() -> (u32, u32) {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1);

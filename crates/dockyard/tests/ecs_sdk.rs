@@ -685,3 +685,105 @@ fn the_aws_cli_and_boto3_drive_ecs() {
     assert!(out.status.success(), "{text}\n{}", s.log());
     assert!(text.contains("ok"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_of_the_server_during_run_task_loses_and_duplicates_nothing() {
+    dockyard_testkit::require_root!();
+    let mut s = Server::start_with_agent(1);
+    let image = push_busybox(&s, "ecs/crash");
+    let c = client(&s);
+    c.create_cluster().send().await.unwrap();
+    c.register_task_definition()
+        .family("sleeper")
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("s")
+                .image(&image)
+                .stop_timeout(1)
+                .set_command(Some(vec!["sleep".into(), "600".into()]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let net = NetworkConfiguration::builder()
+        .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("s").build().unwrap())
+        .build();
+    const CALLS: usize = 10;
+    let run = |token: String| {
+        let c = c.clone();
+        let net = net.clone();
+        async move {
+            c.run_task()
+                .task_definition("sleeper")
+                .launch_type(LaunchType::Fargate)
+                .network_configuration(net)
+                .client_token(token)
+                .send()
+                .await
+                .map(|r| {
+                    r.tasks()
+                        .iter()
+                        .map(|t| t.task_arn().unwrap().to_string())
+                        .collect::<Vec<_>>()
+                })
+        }
+    };
+    // RunTask calls keep coming while the server is killed.
+    let mut calls = Vec::new();
+    for i in 0..CALLS {
+        calls.push(tokio::spawn(run(format!("token-{i}"))));
+        if i == CALLS / 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            s.kill9();
+        }
+    }
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut unanswered = Vec::new();
+    for (i, h) in calls.into_iter().enumerate() {
+        match h.await.unwrap() {
+            Ok(arns) => acknowledged.extend(arns),
+            Err(_) => unanswered.push(i),
+        }
+    }
+    assert!(
+        !unanswered.is_empty(),
+        "the kill should have cut some calls short"
+    );
+    s.restart();
+    // Every acknowledged task is there; retrying an unanswered call with
+    // its token gives its task (committed before the kill, or now).
+    let mut all = acknowledged.clone();
+    for i in unanswered {
+        all.extend(run(format!("token-{i}")).await.unwrap());
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), CALLS, "one task per call: {all:?}");
+    let mut listed = c.list_tasks().send().await.unwrap().task_arns().to_vec();
+    listed.sort();
+    assert_eq!(listed, all, "no task lost or duplicated");
+    for arn in &acknowledged {
+        assert!(listed.contains(arn), "acknowledged task {arn} is gone");
+    }
+    // And they converge: every task runs.
+    for arn in &all {
+        until(&s, &c, "default", arn, 90, "RUNNING", |t| {
+            t.last_status() == Some("RUNNING")
+        })
+        .await;
+    }
+    for arn in &all {
+        c.stop_task().task(arn).send().await.unwrap();
+    }
+    for arn in &all {
+        until(&s, &c, "default", arn, 60, "STOPPED", |t| {
+            t.last_status() == Some("STOPPED")
+        })
+        .await;
+    }
+}

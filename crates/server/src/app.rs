@@ -149,6 +149,9 @@ fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 
+/// CPU units the built-in agent offers per unit the machine has.
+const FARGATE_CPU_OVERCOMMIT: u32 = 4;
+
 /// How often the registry collects garbage on its own.
 const GC_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -351,7 +354,10 @@ pub async fn run(
                 state_dir: cfg.data_dir.join("agent-local"),
                 engine,
                 attributes: Default::default(),
-                cpu: None,
+                // Managed capacity shares CPU time (tasks get quotas, not
+                // cores), so it offers several tasks' worth per core;
+                // memory limits are hard and offered as they are.
+                cpu: Some(dockyard_agent::machine_resources().0 * FARGATE_CPU_OVERCOMMIT),
                 memory: None,
                 address: Some(host.ip().to_string()),
             })?;

@@ -14,6 +14,7 @@ pub struct Server {
     pub data: std::path::PathBuf,
     /// `--bridge`/`--subnet` of a server running tasks, reset on drop.
     pub net: Option<(String, String)>,
+    extra: Vec<String>,
 }
 
 impl Server {
@@ -43,6 +44,30 @@ impl Server {
         a
     }
 
+    fn spawn(
+        dir: &std::path::Path,
+        port: u16,
+        net: &Option<(String, String)>,
+        extra: &[String],
+    ) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockyard"));
+        cmd.args(["--data-dir", dir.join("data").to_str().unwrap()]);
+        if let Some((b, s)) = net {
+            cmd.args(["--bridge", b, "--subnet", s]);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .unwrap();
+        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
     fn start_with(extra: &[&str], net: Option<(String, String)>) -> Self {
         let dir = TempDir::new("srv").unwrap();
         let data = dir.path().join("data");
@@ -51,32 +76,43 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockyard"));
-        cmd.args(["--data-dir", data.to_str().unwrap()]);
-        if let Some((b, s)) = &net {
-            cmd.args(["--bridge", b, "--subnet", s]);
-        }
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = cmd
-            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = Self::spawn(dir.path(), port, &net, &extra);
         let s = Self {
             child,
             port,
             _dir: dir,
             data,
             net,
+            extra,
         };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while s.get("/_dockyard/health").is_none() {
+        while self.get("/_dockyard/health").is_none() {
             assert!(Instant::now() < deadline, "server did not become ready");
             std::thread::sleep(Duration::from_millis(50));
         }
-        s
+    }
+
+    /// `kill -9` of the server process (its tasks' containers live on).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(
+            self.data.parent().unwrap(),
+            self.port,
+            &self.net,
+            &self.extra,
+        );
+        self.wait_ready();
     }
 
     pub fn get(&self, path: &str) -> Option<String> {
