@@ -32,5 +32,5 @@ fi
 
 # Real clients for the end-to-end tests (PyPI): the AWS CLI and SDK, oras.
 if ! python3 -c 'import awscli, boto3, oras' >/dev/null 2>&1; then
-  python3 -m pip install --quiet awscli boto3 oras
+  python3 -m pip install --quiet awscli boto3 oras 'moto[server]'
 fi
