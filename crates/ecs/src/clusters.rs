@@ -11,7 +11,7 @@ use crate::db::{self, Versioned};
 use crate::error::{cluster_not_found, invalid, store as store_err};
 use crate::ids::{arn, cluster_arn, cluster_name, valid_cluster_name};
 use crate::input::{TagIn, decode, max_results, next_token, tags};
-use crate::model::{Cluster, INSTANCES, Instance, Setting, StrategyItem, TASKS, Task, cluster_key};
+use crate::model::{Cluster, INSTANCES, Instance, Setting, StrategyItem, cluster_key};
 
 /// The capacity providers every account has.
 pub(crate) const MANAGED_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
@@ -169,11 +169,11 @@ impl EcsService {
             .iter()
             .filter(|i| matches!(i.value.status.as_str(), "ACTIVE" | "DRAINING"))
             .count();
-        for t in db::list::<Task>(self.store.as_ref(), &format!("{TASKS}{name}/"))? {
-            let fargate = usize::from(t.value.launch_type == "FARGATE");
-            if t.value.last_status == "RUNNING" {
+        for t in self.index.cluster(name) {
+            let fargate = usize::from(t.launch_type == "FARGATE");
+            if t.last_status == "RUNNING" {
                 c.running[fargate] += 1;
-            } else if t.value.is_pending() {
+            } else if t.is_pending() {
                 c.pending[fargate] += 1;
             }
         }

@@ -78,8 +78,22 @@ pub(crate) fn update<T, F>(
     store: &dyn Store,
     key: &str,
     missing: impl Fn() -> ApiError,
-    mut f: F,
+    f: F,
 ) -> Result<T, ApiError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut(&mut T, &mut Vec<Op>) -> Result<(), ApiError>,
+{
+    update_at(store, key, missing, f).map(|v| v.value)
+}
+
+/// [`update`], also giving the revision the write committed at.
+pub(crate) fn update_at<T, F>(
+    store: &dyn Store,
+    key: &str,
+    missing: impl Fn() -> ApiError,
+    mut f: F,
+) -> Result<Versioned<T>, ApiError>
 where
     T: Serialize + DeserializeOwned,
     F: FnMut(&mut T, &mut Vec<Op>) -> Result<(), ApiError>,
@@ -106,7 +120,10 @@ where
             })
             .map_err(store_err)?;
         if r.succeeded {
-            return Ok(value);
+            return Ok(Versioned {
+                value,
+                mod_revision: r.revision,
+            });
         }
     }
     Err(server(format!("record {key} kept changing; try again")))

@@ -198,13 +198,10 @@ impl EcsService {
         }
         for t in &u.tasks {
             let id = t.task_arn.rsplit('/').next().unwrap_or_default();
-            if let Some(task) = db::get::<crate::model::Task>(
-                self.store.as_ref(),
-                &crate::model::task_key(&t.cluster, id),
-            )? {
-                if task.value.last_status == "RUNNING" {
+            if let Some(task) = self.index.get(&t.cluster, id) {
+                if task.last_status == "RUNNING" {
                     u.running += 1;
-                } else if task.value.is_pending() {
+                } else if task.is_pending() {
                     u.pending += 1;
                 }
             }

@@ -14,6 +14,7 @@ mod clusters;
 mod db;
 mod error;
 mod ids;
+mod index;
 mod input;
 mod instances;
 pub mod model;
@@ -69,11 +70,18 @@ pub struct EcsService {
     store: Arc<dyn Store>,
     creds: Arc<dyn CredentialIssuer>,
     opts: EcsOptions,
+    index: Arc<index::TaskIndex>,
 }
 
 impl EcsService {
     pub fn new(store: Arc<dyn Store>, creds: Arc<dyn CredentialIssuer>, opts: EcsOptions) -> Self {
-        Self { store, creds, opts }
+        let index = index::TaskIndex::start(&store);
+        Self {
+            store,
+            creds,
+            opts,
+            index,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -372,6 +372,7 @@ impl EcsService {
                     })
                     .map_err(store_err)?;
                 if r.succeeded {
+                    self.index.wrote(r.revision);
                     applied = c.seq;
                     session = db::get::<Session>(self.store.as_ref(), &skey)?;
                     break;

@@ -462,6 +462,7 @@ impl EcsService {
                 })
                 .map_err(store_err)?;
             if r.succeeded {
+                self.index.wrote(r.revision);
                 return Ok((tasks, plan.failures));
             }
         }
@@ -515,7 +516,7 @@ impl EcsService {
         let key = task_key(cluster, id);
         let missing = || invalid("The referenced task was not found.");
         let mut node = String::new();
-        let t = db::update(self.store.as_ref(), &key, missing, |t: &mut Task, ops| {
+        let t = db::update_at(self.store.as_ref(), &key, missing, |t: &mut Task, ops| {
             node = t.node_id.clone();
             if t.desired_status == "STOPPED" {
                 return Ok(());
@@ -535,7 +536,8 @@ impl EcsService {
             }
             Ok(())
         })?;
-        Ok(Some(t))
+        self.index.wrote(t.mod_revision);
+        Ok(Some(t.value))
     }
 
     pub(crate) fn stop_task(&self, ctx: &CallContext, input: Value) -> Result<Value, ApiError> {
@@ -577,11 +579,11 @@ impl EcsService {
         let mut failures = Vec::new();
         for g in given {
             let found = match member_id(ctx, "task", &cluster, &g) {
-                Ok(id) => db::get::<Task>(self.store.as_ref(), &task_key(&cluster, &id))?,
+                Ok(id) => self.index.get(&cluster, &id),
                 Err(_) => None,
             };
             match found {
-                Some(t) => out.push(render::task(&t.value, with_tags)),
+                Some(t) => out.push(render::task(&t, with_tags)),
                 None => {
                     let a = if g.starts_with("arn:") {
                         g
@@ -625,32 +627,30 @@ impl EcsService {
             None => None,
         };
         let service_group = i.service_name.as_ref().map(|s| format!("service:{s}"));
-        let all: Vec<Task> = db::list::<Task>(
-            self.store.as_ref(),
-            &format!("{}{cluster}/", crate::model::TASKS),
-        )?
-        .into_iter()
-        .map(|v| v.value)
-        .filter(|t| {
-            t.desired_status == desired
-                && instance
-                    .as_ref()
-                    .is_none_or(|a| t.container_instance_arn.as_ref() == Some(a))
-                && i.family.as_ref().is_none_or(|f| {
-                    t.task_definition_arn
-                        .rsplit_once('/')
-                        .and_then(|(_, r)| r.rsplit_once(':'))
-                        .is_some_and(|(fam, _)| fam == f)
-                })
-                && i.started_by
-                    .as_ref()
-                    .is_none_or(|s| t.started_by.as_ref() == Some(s))
-                && service_group
-                    .as_ref()
-                    .is_none_or(|g| t.group.as_ref() == Some(g))
-                && i.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
-        })
-        .collect();
+        let all: Vec<std::sync::Arc<Task>> = self
+            .index
+            .cluster(&cluster)
+            .into_iter()
+            .filter(|t| {
+                t.desired_status == desired
+                    && instance
+                        .as_ref()
+                        .is_none_or(|a| t.container_instance_arn.as_ref() == Some(a))
+                    && i.family.as_ref().is_none_or(|f| {
+                        t.task_definition_arn
+                            .rsplit_once('/')
+                            .and_then(|(_, r)| r.rsplit_once(':'))
+                            .is_some_and(|(fam, _)| fam == f)
+                    })
+                    && i.started_by
+                        .as_ref()
+                        .is_none_or(|s| t.started_by.as_ref() == Some(s))
+                    && service_group
+                        .as_ref()
+                        .is_none_or(|g| t.group.as_ref() == Some(g))
+                    && i.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
+            })
+            .collect();
         let (page, token) =
             dockyard_aws::input::paginate(all, |t| t.id.clone(), after.as_deref(), n);
         let mut v = json!({"taskArns": page.iter().map(|t| &t.arn).collect::<Vec<_>>()});

@@ -1,0 +1,185 @@
+//! An in-memory index of every task, kept by a store watch, so that
+//! ListTasks, DescribeTasks and the counts clusters and instances report
+//! read memory instead of decoding records. Writes made through this
+//! process are waited for (read-your-writes); writes of other servers
+//! arrive with the watch, as ECS's own List calls are eventually
+//! consistent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Duration;
+
+use dockyard_store::{EventKind, Revision, Store, StoreError};
+
+use crate::model::{TASKS, Task, decode};
+
+#[derive(Default)]
+struct Inner {
+    /// The highest task revision applied.
+    rev: Revision,
+    /// cluster -> task id -> task.
+    clusters: HashMap<String, BTreeMap<String, Arc<Task>>>,
+}
+
+pub(crate) struct TaskIndex {
+    inner: Mutex<Inner>,
+    cv: Condvar,
+    /// The revision of this process's last task write.
+    written: AtomicU64,
+}
+
+/// How long a read waits for the watch to deliver this process's own
+/// write before reading what it has.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+fn split(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(TASKS)?.split_once('/')
+}
+
+impl TaskIndex {
+    pub fn start(store: &Arc<dyn Store>) -> Arc<Self> {
+        let index = Arc::new(Self {
+            inner: Mutex::new(Inner::default()),
+            cv: Condvar::new(),
+            written: AtomicU64::new(0),
+        });
+        let weak_store: Weak<dyn Store> = Arc::downgrade(store);
+        let idx = index.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ecs-task-index".into())
+            .spawn(move || idx.follow(weak_store));
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the task index: {e}");
+        }
+        index
+    }
+
+    /// Loads every task, then applies the watch; starts over when the
+    /// watch's history was compacted away. Ends when the store is gone.
+    fn follow(&self, store: Weak<dyn Store>) {
+        loop {
+            let Some(s) = store.upgrade() else { return };
+            let watch = match self.load(s.as_ref()) {
+                Ok(rev) => s.watch(TASKS, rev),
+                Err(e) => Err(e),
+            };
+            drop(s);
+            let mut watch = match watch {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!("task index: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+            };
+            loop {
+                match watch.blocking_recv() {
+                    None => return,
+                    Some(Err(e @ StoreError::Compacted { .. })) => {
+                        tracing::warn!("task index: {e}; reloading");
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("task index: {e}; reloading");
+                        break;
+                    }
+                    Some(Ok(ev)) => {
+                        self.apply(ev.kind, &ev.kv.key, &ev.kv.value, ev.kv.mod_revision)
+                    }
+                }
+            }
+        }
+    }
+
+    fn load(&self, store: &dyn Store) -> Result<Revision, StoreError> {
+        let mut clusters: HashMap<String, BTreeMap<String, Arc<Task>>> = HashMap::new();
+        let mut after: Option<String> = None;
+        let mut at = 0;
+        loop {
+            let (kvs, rev) = store.range(TASKS, after.as_deref(), 1000)?;
+            if at == 0 {
+                at = rev;
+            }
+            let done = kvs.len() < 1000;
+            after = kvs.last().map(|kv| kv.key.clone());
+            for kv in kvs {
+                if let (Some((c, id)), Ok(t)) = (split(&kv.key), decode::<Task>(&kv.value, &kv.key))
+                {
+                    clusters
+                        .entry(c.to_string())
+                        .or_default()
+                        .insert(id.to_string(), Arc::new(t));
+                }
+            }
+            if done || after.is_none() {
+                break;
+            }
+        }
+        // Paged reads may see later revisions; the watch from the first
+        // page's revision replays them, which is harmless.
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.clusters = clusters;
+        inner.rev = inner.rev.max(at);
+        drop(inner);
+        self.cv.notify_all();
+        Ok(at)
+    }
+
+    fn apply(&self, kind: EventKind, key: &str, value: &[u8], rev: Revision) {
+        let Some((c, id)) = split(key) else { return };
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match kind {
+            EventKind::Put => match decode::<Task>(value, key) {
+                Ok(t) => {
+                    inner
+                        .clusters
+                        .entry(c.to_string())
+                        .or_default()
+                        .insert(id.to_string(), Arc::new(t));
+                }
+                Err(e) => tracing::warn!("task index: {e}"),
+            },
+            EventKind::Delete => {
+                if let Some(m) = inner.clusters.get_mut(c) {
+                    m.remove(id);
+                }
+            }
+        }
+        inner.rev = inner.rev.max(rev);
+        drop(inner);
+        self.cv.notify_all();
+    }
+
+    /// Notes a task write of this process at `rev`.
+    pub fn wrote(&self, rev: Revision) {
+        self.written.fetch_max(rev, Ordering::SeqCst);
+    }
+
+    /// Waits until this process's own writes are in the index.
+    fn synced(&self) -> std::sync::MutexGuard<'_, Inner> {
+        let want = self.written.load(Ordering::SeqCst);
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.rev >= want {
+            return inner;
+        }
+        let (inner, _) = self
+            .cv
+            .wait_timeout_while(inner, CATCH_UP, |i| i.rev < want)
+            .unwrap_or_else(|p| p.into_inner());
+        inner
+    }
+
+    /// A cluster's tasks in id order.
+    pub fn cluster(&self, cluster: &str) -> Vec<Arc<Task>> {
+        self.synced()
+            .clusters
+            .get(cluster)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn get(&self, cluster: &str, id: &str) -> Option<Arc<Task>> {
+        self.synced().clusters.get(cluster)?.get(id).cloned()
+    }
+}
