@@ -11,6 +11,7 @@
 mod client;
 mod containers;
 mod logship;
+mod meta;
 mod state;
 mod task;
 
@@ -48,6 +49,8 @@ pub struct AgentConfig {
     pub memory: Option<u32>,
     /// The address tasks' published ports are reached at.
     pub address: Option<String>,
+    /// Serve task metadata and credentials at `http://169.254.170.2`.
+    pub metadata: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,8 @@ pub(crate) struct Shared {
     pub wake: tokio::sync::Notify,
     pub client: Client,
     pub rt: tokio::runtime::Handle,
+    /// Whether containers can reach the metadata endpoint.
+    pub metadata: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -136,6 +141,7 @@ impl Agent {
             wake: tokio::sync::Notify::new(),
             client,
             rt: tokio::runtime::Handle::current(),
+            metadata: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Self {
             cfg,
@@ -283,6 +289,10 @@ impl Agent {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), AgentError> {
         tokio::pin!(shutdown);
+        let (stop_meta, meta_stopped) = tokio::sync::oneshot::channel::<()>();
+        if self.cfg.metadata {
+            self.serve_metadata(meta_stopped).await;
+        }
         let mut node = loop {
             tokio::select! {
                 r = self.register() => match r {
@@ -356,7 +366,39 @@ impl Agent {
         for h in self.workers.values() {
             h.detach();
         }
+        let _ = stop_meta.send(());
         Ok(())
+    }
+
+    /// Binds `169.254.170.2:80` and serves task metadata there. Only one
+    /// agent per machine can: others run their tasks without it.
+    async fn serve_metadata(&self, stopped: tokio::sync::oneshot::Receiver<()>) {
+        if let Err(e) = meta::ensure_address() {
+            tracing::warn!(
+                "no task metadata endpoint: adding {}: {e}",
+                meta::METADATA_IP
+            );
+            return;
+        }
+        let listener = match tokio::net::TcpListener::bind((meta::METADATA_IP, 80)).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(
+                    "no task metadata endpoint: binding {}:80: {e}",
+                    meta::METADATA_IP
+                );
+                return;
+            }
+        };
+        self.shared
+            .metadata
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let source = std::sync::Arc::new(meta::AgentMetadata {
+            shared: self.shared.clone(),
+        });
+        tokio::spawn(dockyard_metadata::serve(listener, source, async move {
+            let _ = stopped.await;
+        }));
     }
 }
 

@@ -506,7 +506,29 @@ impl Worker {
     }
 
     fn start_container(&mut self, def: &ContainerDefinition) -> Result<(), String> {
-        let spec = run_spec(&self.task, def, self.shared_net.as_ref(), &self.extra_env());
+        let mut env = self.extra_env();
+        if self.shared.metadata.load(Ordering::SeqCst) {
+            let mut b = [0u8; 16];
+            getrandom::fill(&mut b).map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+            let token = hex::encode(b);
+            let base = crate::meta::base_url();
+            env.push((
+                "ECS_CONTAINER_METADATA_URI_V4".into(),
+                format!("{base}/v4/{token}"),
+            ));
+            env.push((
+                "ECS_CONTAINER_METADATA_URI".into(),
+                format!("{base}/v3/{token}"),
+            ));
+            if let Some(c) = &self.task.credentials {
+                env.push((
+                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI".into(),
+                    format!("/v2/credentials/{}", c.id),
+                ));
+            }
+            self.set_container(&def.name, |lc| lc.metadata_token = token);
+        }
+        let spec = run_spec(&self.task, def, self.shared_net.as_ref(), &env);
         let rec = self
             .shared
             .engine
@@ -582,11 +604,7 @@ impl Worker {
         vec![
             ("AWS_REGION".into(), self.task.region.clone()),
             ("AWS_DEFAULT_REGION".into(), self.task.region.clone()),
-            ("ECS_CONTAINER_METADATA_FILE".into(), String::new()),
         ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .collect()
     }
 
     /// Watches the containers until the task has stopped.

@@ -78,6 +78,7 @@ pub fn agent(
         cpu: a.cpu,
         memory: a.memory,
         address: a.address.clone(),
+        metadata: true,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,6 +17,14 @@ use aws_sdk_ecs::types::{
 
 use common::{Server, run};
 
+/// One agent per machine serves `169.254.170.2:80`: the test that reads
+/// task metadata runs alone, the other agent tests together.
+static METADATA: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared_agents() -> std::sync::RwLockReadGuard<'static, ()> {
+    METADATA.read().unwrap_or_else(|p| p.into_inner())
+}
+
 fn env(s: &Server, k: &str) -> String {
     s.credentials().into_iter().find(|(n, _)| n == k).unwrap().1
 }
@@ -115,6 +123,7 @@ fn container<'a>(t: &'a Task, name: &str) -> &'a aws_sdk_ecs::types::Container {
 #[tokio::test(flavor = "multi_thread")]
 async fn fargate_task_with_dependencies_health_logs_and_stop() {
     dockyard_testkit::require_root!();
+    let _alone = METADATA.write().unwrap_or_else(|p| p.into_inner());
     let s = Server::start_with_agent(2);
     let image = push_busybox(&s, "ecs/busybox");
     let c = client(&s);
@@ -128,6 +137,7 @@ async fn fargate_task_with_dependencies_health_logs_and_stop() {
     let def = c
         .register_task_definition()
         .family("web")
+        .task_role_arn("arn:aws:iam::000000000000:role/web-app")
         .network_mode(NetworkMode::Awsvpc)
         .requires_compatibilities(Compatibility::Fargate)
         .cpu("256")
@@ -157,7 +167,13 @@ async fn fargate_task_with_dependencies_health_logs_and_stop() {
                         .value("hello world")
                         .build(),
                 )
-                .set_command(Some(shell("echo \"web says $GREETING\"; httpd -f -p 8080")))
+                .set_command(Some(shell(
+                    "echo \"web says $GREETING\"; \
+                     echo \"task: $(wget -qO- $ECS_CONTAINER_METADATA_URI_V4/task)\"; \
+                     echo \"creds: $(wget -qO- http://169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)\"; \
+                     echo \"uri: $AWS_CONTAINER_CREDENTIALS_RELATIVE_URI\"; \
+                     httpd -f -p 8080",
+                )))
                 .stop_timeout(2)
                 .health_check(
                     HealthCheck::builder()
@@ -254,6 +270,48 @@ async fn fargate_task_with_dependencies_health_logs_and_stop() {
         Some("HEALTHY")
     );
 
+    // Another caller (here the host, not the task's address) is refused
+    // the task's credentials as if the id did not exist.
+    let stream = format!("ecs/web/{}", arn.rsplit('/').next().unwrap());
+    let creds_env = s.credentials();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let uri = loop {
+        let (_, out) = s.aws(
+            &creds_env,
+            &[
+                "logs",
+                "get-log-events",
+                "--log-group-name",
+                "/ecs/web",
+                "--log-stream-name",
+                &stream,
+                "--start-from-head",
+            ],
+        );
+        if let Some(u) = out.lines().find_map(|l| l.split("uri: ").nth(1)) {
+            break u.trim_end_matches(['"', ',', ' ']).to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the container's output never arrived: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(uri.starts_with("/v2/credentials/"), "{uri}");
+    let answer = {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("169.254.170.2", 80)).unwrap();
+        conn.write_all(
+            format!("GET {uri} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut out = String::new();
+        conn.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("InvalidIdInRequest"), "{answer}");
+
     c.stop_task()
         .cluster("prod")
         .task(&arn)
@@ -273,10 +331,8 @@ async fn fargate_task_with_dependencies_health_logs_and_stop() {
     assert_eq!(container(&t, "web").exit_code(), Some(137));
 
     // Its output reached CloudWatch Logs.
-    let creds = s.credentials();
-    let stream = format!("ecs/web/{}", arn.rsplit('/').next().unwrap());
     let (ok, out) = s.aws(
-        &creds,
+        &creds_env,
         &[
             "logs",
             "get-log-events",
@@ -289,11 +345,55 @@ async fn fargate_task_with_dependencies_health_logs_and_stop() {
     );
     assert!(ok, "{out}");
     assert!(out.contains("web says hello world"), "{out}");
+
+    // The container read its own task's metadata and role credentials.
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lines: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    let task_doc = lines.iter().find_map(|l| l.strip_prefix("task: ")).unwrap();
+    let task_doc: serde_json::Value = serde_json::from_str(task_doc).unwrap();
+    assert_eq!(task_doc["TaskARN"], arn.as_str());
+    assert_eq!(task_doc["Family"], "web");
+    assert!(
+        task_doc["Containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["Name"] == "web")
+    );
+    let creds = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("creds: "))
+        .unwrap();
+    let creds: serde_json::Value = serde_json::from_str(creds).unwrap();
+    assert_eq!(creds["RoleArn"], "arn:aws:iam::000000000000:role/web-app");
+    // Those credentials are a working key of the server, acting as the role.
+    let as_task = Client::from_conf(
+        aws_sdk_ecs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(env(&s, "AWS_ENDPOINT_URL"))
+            .credentials_provider(Credentials::new(
+                creds["AccessKeyId"].as_str().unwrap(),
+                creds["SecretAccessKey"].as_str().unwrap(),
+                Some(creds["Token"].as_str().unwrap().to_string()),
+                None,
+                "task",
+            ))
+            .build(),
+    );
+    let listed = as_task.list_clusters().send().await.unwrap();
+    assert!(listed.cluster_arns().iter().any(|a| a.ends_with("/prod")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_that_cannot_pull_fails_to_start() {
     dockyard_testkit::require_root!();
+    let _agents = shared_agents();
     let s = Server::start_with_agent(2);
     let c = client(&s);
     c.create_cluster().send().await.unwrap();
@@ -474,6 +574,7 @@ async fn instance(c: &Client, cluster: &str) -> Option<aws_sdk_ecs::types::Conta
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ec2_agent_runs_bridge_tasks_and_readopts_them_after_a_restart() {
     dockyard_testkit::require_root!();
+    let _agents = shared_agents();
     let s = Server::start_with_agent(1);
     let image = push_busybox(&s, "ecs/bb");
     let c = client(&s);
@@ -592,6 +693,7 @@ async fn an_ec2_agent_runs_bridge_tasks_and_readopts_them_after_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_essential_container_killed_by_its_memory_limit_stops_the_task() {
     dockyard_testkit::require_root!();
+    let _agents = shared_agents();
     let s = Server::start_with_agent(2);
     let image = push_busybox(&s, "ecs/oom");
     let c = client(&s);
@@ -668,6 +770,7 @@ async fn an_essential_container_killed_by_its_memory_limit_stops_the_task() {
 #[test]
 fn the_aws_cli_and_boto3_drive_ecs() {
     dockyard_testkit::require_root!();
+    let _agents = shared_agents();
     let s = Server::start_with_agent(2);
     let image = push_busybox(&s, "ecs/cli");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ecs_clients.py");
@@ -689,6 +792,7 @@ fn the_aws_cli_and_boto3_drive_ecs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_server_during_run_task_loses_and_duplicates_nothing() {
     dockyard_testkit::require_root!();
+    let _agents = shared_agents();
     let mut s = Server::start_with_agent(1);
     let image = push_busybox(&s, "ecs/crash");
     let c = client(&s);

@@ -360,6 +360,7 @@ pub async fn run(
                 cpu: Some(dockyard_agent::machine_resources().0 * FARGATE_CPU_OVERCOMMIT),
                 memory: None,
                 address: Some(host.ip().to_string()),
+                metadata: true,
             })?;
             Some(tokio::spawn(agent.run(async move {
                 let _ = agent_stopped.await;
