@@ -19,10 +19,10 @@ use common::{Server, run};
 
 /// One agent per machine serves `169.254.170.2:80`: the test that reads
 /// task metadata runs alone, the other agent tests together.
-static METADATA: std::sync::RwLock<()> = std::sync::RwLock::new(());
+static METADATA: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-fn shared_agents() -> std::sync::RwLockReadGuard<'static, ()> {
-    METADATA.read().unwrap_or_else(|p| p.into_inner())
+async fn shared_agents() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    METADATA.read().await
 }
 
 fn env(s: &Server, k: &str) -> String {
@@ -123,7 +123,7 @@ fn container<'a>(t: &'a Task, name: &str) -> &'a aws_sdk_ecs::types::Container {
 #[tokio::test(flavor = "multi_thread")]
 async fn fargate_task_with_dependencies_health_logs_and_stop() {
     dockyard_testkit::require_root!();
-    let _alone = METADATA.write().unwrap_or_else(|p| p.into_inner());
+    let _alone = METADATA.write().await;
     let s = Server::start_with_agent(2);
     let image = push_busybox(&s, "ecs/busybox");
     let c = client(&s);
@@ -393,7 +393,7 @@ async fn fargate_task_with_dependencies_health_logs_and_stop() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_that_cannot_pull_fails_to_start() {
     dockyard_testkit::require_root!();
-    let _agents = shared_agents();
+    let _agents = shared_agents().await;
     let s = Server::start_with_agent(2);
     let c = client(&s);
     c.create_cluster().send().await.unwrap();
@@ -574,7 +574,7 @@ async fn instance(c: &Client, cluster: &str) -> Option<aws_sdk_ecs::types::Conta
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ec2_agent_runs_bridge_tasks_and_readopts_them_after_a_restart() {
     dockyard_testkit::require_root!();
-    let _agents = shared_agents();
+    let _agents = shared_agents().await;
     let s = Server::start_with_agent(1);
     let image = push_busybox(&s, "ecs/bb");
     let c = client(&s);
@@ -693,7 +693,7 @@ async fn an_ec2_agent_runs_bridge_tasks_and_readopts_them_after_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_essential_container_killed_by_its_memory_limit_stops_the_task() {
     dockyard_testkit::require_root!();
-    let _agents = shared_agents();
+    let _agents = shared_agents().await;
     let s = Server::start_with_agent(2);
     let image = push_busybox(&s, "ecs/oom");
     let c = client(&s);
@@ -770,7 +770,7 @@ async fn an_essential_container_killed_by_its_memory_limit_stops_the_task() {
 #[test]
 fn the_aws_cli_and_boto3_drive_ecs() {
     dockyard_testkit::require_root!();
-    let _agents = shared_agents();
+    let _agents = METADATA.blocking_read();
     let s = Server::start_with_agent(2);
     let image = push_busybox(&s, "ecs/cli");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ecs_clients.py");
@@ -792,7 +792,7 @@ fn the_aws_cli_and_boto3_drive_ecs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_server_during_run_task_loses_and_duplicates_nothing() {
     dockyard_testkit::require_root!();
-    let _agents = shared_agents();
+    let _agents = shared_agents().await;
     let mut s = Server::start_with_agent(1);
     let image = push_busybox(&s, "ecs/crash");
     let c = client(&s);
