@@ -136,21 +136,7 @@ mod tests {
     use super::*;
 
     fn change(task: &str) -> TaskChange {
-        TaskChange {
-            seq: 0,
-            task_arn: task.into(),
-            status: "RUNNING".into(),
-            at_ms: 1,
-            pull_started_ms: None,
-            pull_stopped_ms: None,
-            started_ms: None,
-            execution_stopped_ms: None,
-            stopped_reason: None,
-            stop_code: None,
-            network: None,
-            health_status: None,
-            containers: vec![],
-        }
+        TaskChange::new(task, "RUNNING", 1)
     }
 
     #[test]

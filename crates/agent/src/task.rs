@@ -148,21 +148,7 @@ impl Worker {
     }
 
     fn change(&self, status: &str) -> TaskChange {
-        TaskChange {
-            seq: 0,
-            task_arn: self.arn.clone(),
-            status: status.to_string(),
-            at_ms: now_ms(),
-            pull_started_ms: None,
-            pull_stopped_ms: None,
-            started_ms: None,
-            execution_stopped_ms: None,
-            stopped_reason: None,
-            stop_code: None,
-            network: None,
-            health_status: None,
-            containers: vec![],
-        }
+        TaskChange::new(&self.arn, status, now_ms())
     }
 
     /// Records a change of the task (with every container's latest facts)

@@ -182,6 +182,28 @@ pub struct TaskChange {
     pub containers: Vec<ContainerChange>,
 }
 
+impl TaskChange {
+    /// A change to `status` seen at `at_ms`, with nothing else known yet;
+    /// the agent numbers it when it queues it.
+    pub fn new(task_arn: &str, status: &str, at_ms: i64) -> Self {
+        Self {
+            seq: 0,
+            task_arn: task_arn.to_string(),
+            status: status.to_string(),
+            at_ms,
+            pull_started_ms: None,
+            pull_stopped_ms: None,
+            started_ms: None,
+            execution_stopped_ms: None,
+            stopped_reason: None,
+            stop_code: None,
+            network: None,
+            health_status: None,
+            containers: vec![],
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskNetwork {
     pub ipv4: String,

@@ -84,15 +84,7 @@ pub fn agent(
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("installing a SIGTERM handler cannot fail in a fresh runtime");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        };
+        let shutdown = crate::shutdown_signal();
         eprintln!(
             "dockyard agent: joining cluster {} at {}",
             a.cluster, a.server

@@ -57,15 +57,7 @@ pub fn server(
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("installing a SIGTERM handler cannot fail in a fresh runtime");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        };
+        let shutdown = crate::shutdown_signal();
         eprintln!(
             "dockyard server listening on http://{} (data dir {})",
             cfg.listen,

@@ -353,11 +353,10 @@ impl EcsService {
             .collect();
         let (page, token) =
             dockyard_aws::input::paginate(all, |c| c.name.clone(), after.as_deref(), n);
-        let mut v = json!({"clusterArns": page.iter().map(|c| &c.arn).collect::<Vec<_>>()});
-        if let Some(t) = token {
-            v["nextToken"] = json!(t);
-        }
-        Ok(v)
+        Ok(crate::input::with_token(
+            json!({"clusterArns": page.iter().map(|c| &c.arn).collect::<Vec<_>>()}),
+            token,
+        ))
     }
 
     fn update_active(
@@ -508,13 +507,12 @@ impl EcsService {
         };
         let (page, token) =
             dockyard_aws::input::paginate(wanted, |p| (*p).to_string(), after.as_deref(), n);
-        let mut v = json!({
-            "capacityProviders": page.iter().map(|p| render(p)).collect::<Vec<_>>(),
-            "failures": failures,
-        });
-        if let Some(t) = token {
-            v["nextToken"] = json!(t);
-        }
-        Ok(v)
+        Ok(crate::input::with_token(
+            json!({
+                "capacityProviders": page.iter().map(|p| render(p)).collect::<Vec<_>>(),
+                "failures": failures,
+            }),
+            token,
+        ))
     }
 }

@@ -28,6 +28,14 @@ pub(crate) fn next_token(token: Option<&str>) -> Result<Option<String>, ApiError
     }
 }
 
+/// A list answer with its `nextToken`, when there is more.
+pub(crate) fn with_token(mut v: serde_json::Value, token: Option<String>) -> serde_json::Value {
+    if let Some(t) = token {
+        v["nextToken"] = serde_json::Value::String(t);
+    }
+    v
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct TagIn {
     pub key: Option<String>,

@@ -544,12 +544,10 @@ impl EcsService {
         }
         let (page, token) =
             dockyard_aws::input::paginate(all, |x| x.id.clone(), after.as_deref(), n);
-        let mut v =
-            json!({"containerInstanceArns": page.iter().map(|x| &x.arn).collect::<Vec<_>>()});
-        if let Some(t) = token {
-            v["nextToken"] = json!(t);
-        }
-        Ok(v)
+        Ok(crate::input::with_token(
+            json!({"containerInstanceArns": page.iter().map(|x| &x.arn).collect::<Vec<_>>()}),
+            token,
+        ))
     }
 
     pub(crate) fn update_container_instances_state(
@@ -752,10 +750,9 @@ impl EcsService {
                 v
             })
             .collect();
-        let mut v = json!({ "attributes": attrs });
-        if let Some(t) = token {
-            v["nextToken"] = json!(t);
-        }
-        Ok(v)
+        Ok(crate::input::with_token(
+            json!({ "attributes": attrs }),
+            token,
+        ))
     }
 }

@@ -268,11 +268,7 @@ impl EcsService {
         }
         let (page, token) =
             dockyard_aws::input::paginate(families, Clone::clone, after.as_deref(), n);
-        let mut v = json!({ "families": page });
-        if let Some(t) = token {
-            v["nextToken"] = json!(t);
-        }
-        Ok(v)
+        Ok(crate::input::with_token(json!({ "families": page }), token))
     }
 
     fn set_status(

@@ -653,11 +653,10 @@ impl EcsService {
             .collect();
         let (page, token) =
             dockyard_aws::input::paginate(all, |t| t.id.clone(), after.as_deref(), n);
-        let mut v = json!({"taskArns": page.iter().map(|t| &t.arn).collect::<Vec<_>>()});
-        if let Some(t) = token {
-            v["nextToken"] = json!(t);
-        }
-        Ok(v)
+        Ok(crate::input::with_token(
+            json!({"taskArns": page.iter().map(|t| &t.arn).collect::<Vec<_>>()}),
+            token,
+        ))
     }
 }
 

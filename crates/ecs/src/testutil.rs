@@ -137,19 +137,10 @@ pub(crate) fn change(
     status: &str,
     containers: &[(&str, &str, Option<i32>)],
 ) -> TaskChange {
+    let now = chrono::Utc::now().timestamp_millis();
     TaskChange {
         seq,
-        task_arn: task.into(),
-        status: status.into(),
-        at_ms: chrono::Utc::now().timestamp_millis(),
-        pull_started_ms: None,
-        pull_stopped_ms: None,
-        started_ms: (status == "RUNNING").then(|| chrono::Utc::now().timestamp_millis()),
-        execution_stopped_ms: None,
-        stopped_reason: None,
-        stop_code: None,
-        network: None,
-        health_status: None,
+        started_ms: (status == "RUNNING").then_some(now),
         containers: containers
             .iter()
             .map(|(n, s, code)| ContainerChange {
@@ -163,5 +154,6 @@ pub(crate) fn change(
                 health_status: None,
             })
             .collect(),
+        ..TaskChange::new(task, status, now)
     }
 }
