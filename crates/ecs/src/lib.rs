@@ -137,6 +137,12 @@ impl JsonService for EcsService {
             _ => Err(ApiError::unknown_operation(operation)),
         }
     }
+
+    /// Reads served from the task index (which waits only for this
+    /// process's own writes, a few milliseconds at most).
+    fn is_quick(&self, operation: &str) -> bool {
+        matches!(operation, "DescribeTasks" | "ListTasks")
+    }
 }
 
 #[cfg(test)]

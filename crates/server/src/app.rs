@@ -268,7 +268,15 @@ impl Handler for App {
                 }
             };
             // Services are synchronous (they touch the store, never wait on
-            // containers); keep them off the I/O threads.
+            // containers); keep them off the I/O threads, except the quick
+            // reads, for which the hand-off costs more than the call.
+            if front.is_quick(&RequestView::from(&parts)) {
+                return to_hyper(front.handle(
+                    RequestView::from(&parts),
+                    &body,
+                    chrono::Utc::now(),
+                ));
+            }
             let res = tokio::task::spawn_blocking(move || {
                 front.handle(RequestView::from(&parts), &body, chrono::Utc::now())
             })

@@ -52,10 +52,12 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(b))
 }
 
-/// A `/24` under `base` (e.g. `"172.28"`) that no route of the host uses
-/// and no other caller in this process has been given, so tests running in
-/// parallel never share a bridge subnet.
+/// A `/24` under `base` (e.g. `"172.28"`) that no route of the host
+/// overlaps (a covering `/16` counts) and no other caller in this process
+/// has been given, so tests running in parallel never share a bridge
+/// subnet.
 pub fn free_subnet(base: &str) -> String {
+    use std::net::Ipv4Addr;
     use std::sync::Mutex;
     static CLAIMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
@@ -64,13 +66,32 @@ pub fn free_subnet(base: &str) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
+    // Every network a route names: `A.B.C.D/N`, or a host address.
+    let nets: Vec<(u32, u32)> = routes
+        .split_whitespace()
+        .filter_map(|w| {
+            let (addr, len) = w.split_once('/').unwrap_or((w, "32"));
+            let addr: Ipv4Addr = addr.parse().ok()?;
+            let len: u32 = len.parse().ok().filter(|l| *l <= 32)?;
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            Some((u32::from(addr) & mask, mask))
+        })
+        .collect();
+    let overlaps = |net: u32| {
+        nets.iter().any(|(n, m)| {
+            let common = m & (u32::MAX << 8);
+            net & common == n & common
+        })
+    };
     let mut b = [0u8; 1];
     getrandom::fill(&mut b).expect("the kernel's random source is always readable");
     for i in 0..=255u16 {
         let x = (b[0] as u16 + i) % 256;
         let net = format!("{base}.{x}.0/24");
-        let prefix = format!("{base}.{x}.");
-        if !claimed.contains(&net) && !routes.contains(&prefix) {
+        let Ok(addr) = format!("{base}.{x}.0").parse::<Ipv4Addr>() else {
+            panic!("{base} is not the first two octets of an IPv4 address");
+        };
+        if !claimed.contains(&net) && !overlaps(u32::from(addr)) {
             claimed.push(net.clone());
             return net;
         }

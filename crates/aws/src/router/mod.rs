@@ -49,6 +49,12 @@ pub trait JsonService: Send + Sync {
     /// Runs one operation. Unknown operations answer
     /// [`ApiError::unknown_operation`].
     fn call(&self, ctx: &CallContext, operation: &str, input: Value) -> Result<Value, ApiError>;
+    /// Whether `operation` only reads memory and answers in microseconds,
+    /// so a server may run it on its I/O thread instead of handing it to a
+    /// blocking pool (the hand-off costs more than such a call).
+    fn is_quick(&self, _operation: &str) -> bool {
+        false
+    }
 }
 
 /// A service speaking the Query protocol with XML replies.
@@ -132,6 +138,18 @@ impl FrontDoor {
         } else {
             None
         }
+    }
+
+    /// Whether the request is a JSON operation its service calls quick
+    /// ([`JsonService::is_quick`]): one a server may handle inline.
+    pub fn is_quick(&self, req: &RequestView<'_>) -> bool {
+        let Ok(target) = json::parse_target(req) else {
+            return false;
+        };
+        self.json
+            .iter()
+            .find(|s| s.target_prefix() == target.prefix)
+            .is_some_and(|s| s.is_quick(target.operation))
     }
 
     /// The reply for a body larger than [`FrontDoor::max_body`], for a

@@ -27,7 +27,7 @@ impl Server {
     /// the test's own; agents poll every `poll` seconds.
     pub fn start_with_agent(poll: u32) -> Self {
         let bridge = dockyard_testkit::unique("dys");
-        let subnet = dockyard_testkit::free_subnet("172.29");
+        let subnet = dockyard_testkit::free_subnet("172.27");
         let poll = poll.to_string();
         Self::start_with(&["--agent-poll-seconds", &poll], Some((bridge, subnet)))
     }
