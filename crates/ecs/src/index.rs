@@ -179,6 +179,40 @@ impl TaskIndex {
             .unwrap_or_default()
     }
 
+    /// Up to `n` ARNs of a cluster's tasks after the id `after` (id order)
+    /// that `keep` accepts, and the last id when more may follow. Runs
+    /// under the index's lock without copying the rest.
+    pub fn page(
+        &self,
+        cluster: &str,
+        after: Option<&str>,
+        n: usize,
+        keep: impl Fn(&Task) -> bool,
+    ) -> (Vec<String>, Option<String>) {
+        use std::ops::Bound;
+        let inner = self.synced();
+        let Some(m) = inner.clusters.get(cluster) else {
+            return (vec![], None);
+        };
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        let mut last = None;
+        for (id, t) in m.range::<str, _>((start, Bound::Unbounded)) {
+            if !keep(t) {
+                continue;
+            }
+            if out.len() == n {
+                return (out, last);
+            }
+            out.push(t.arn.clone());
+            last = Some(id.clone());
+        }
+        (out, None)
+    }
+
     pub fn get(&self, cluster: &str, id: &str) -> Option<Arc<Task>> {
         self.synced().clusters.get(cluster)?.get(id).cloned()
     }

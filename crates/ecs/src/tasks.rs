@@ -627,36 +627,28 @@ impl EcsService {
             None => None,
         };
         let service_group = i.service_name.as_ref().map(|s| format!("service:{s}"));
-        let all: Vec<std::sync::Arc<Task>> = self
-            .index
-            .cluster(&cluster)
-            .into_iter()
-            .filter(|t| {
-                t.desired_status == desired
-                    && instance
-                        .as_ref()
-                        .is_none_or(|a| t.container_instance_arn.as_ref() == Some(a))
-                    && i.family.as_ref().is_none_or(|f| {
-                        t.task_definition_arn
-                            .rsplit_once('/')
-                            .and_then(|(_, r)| r.rsplit_once(':'))
-                            .is_some_and(|(fam, _)| fam == f)
-                    })
-                    && i.started_by
-                        .as_ref()
-                        .is_none_or(|s| t.started_by.as_ref() == Some(s))
-                    && service_group
-                        .as_ref()
-                        .is_none_or(|g| t.group.as_ref() == Some(g))
-                    && i.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
-            })
-            .collect();
-        let (page, token) =
-            dockyard_aws::input::paginate(all, |t| t.id.clone(), after.as_deref(), n);
-        Ok(crate::input::with_token(
-            json!({"taskArns": page.iter().map(|t| &t.arn).collect::<Vec<_>>()}),
-            token,
-        ))
+        fn family_of(t: &Task) -> Option<&str> {
+            t.task_definition_arn
+                .rsplit_once('/')
+                .and_then(|(_, r)| r.rsplit_once(':'))
+                .map(|(fam, _)| fam)
+        }
+        let (arns, last) = self.index.page(&cluster, after.as_deref(), n, |t| {
+            t.desired_status == desired
+                && instance
+                    .as_ref()
+                    .is_none_or(|a| t.container_instance_arn.as_ref() == Some(a))
+                && i.family.as_deref().is_none_or(|f| family_of(t) == Some(f))
+                && i.started_by
+                    .as_ref()
+                    .is_none_or(|s| t.started_by.as_ref() == Some(s))
+                && service_group
+                    .as_ref()
+                    .is_none_or(|g| t.group.as_ref() == Some(g))
+                && i.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
+        });
+        let token = last.map(|l| dockyard_aws::input::encode_token(&l));
+        Ok(crate::input::with_token(json!({ "taskArns": arns }), token))
     }
 }
 
