@@ -90,7 +90,8 @@ struct Health {
     failures: u32,
     next: Instant,
     started: Instant,
-    running: Option<mpsc::Receiver<bool>>,
+    /// The check in flight: its result channel and when it started.
+    running: Option<(mpsc::Receiver<bool>, Instant)>,
 }
 
 struct Worker {
@@ -729,14 +730,12 @@ impl Worker {
             let Some(h) = self.health.get_mut(&name) else {
                 continue;
             };
+            // A check that outlives its timeout counts as failed (its
+            // process is left to finish on its own).
             let result = match &h.running {
-                Some(rx) => match rx.try_recv() {
+                Some((rx, started)) => match rx.try_recv() {
                     Ok(ok) => Some(ok),
-                    Err(mpsc::TryRecvError::Empty)
-                        if h.next + timeout < Instant::now() + interval =>
-                    {
-                        None
-                    }
+                    Err(mpsc::TryRecvError::Empty) if started.elapsed() < timeout => None,
                     Err(_) => Some(false),
                 },
                 None => None,
@@ -777,7 +776,7 @@ impl Worker {
                     _ => continue,
                 };
                 let (tx, rx) = mpsc::channel();
-                h.running = Some(rx);
+                h.running = Some((rx, Instant::now()));
                 let shared = self.shared.clone();
                 let spawned = std::thread::Builder::new()
                     .name("health".into())
@@ -796,7 +795,6 @@ impl Worker {
                 if spawned.is_err() {
                     h.running = None;
                 }
-                let _ = timeout;
             }
         }
         changed
