@@ -101,6 +101,11 @@ pub fn success(request_id: &str, version: JsonVersion, output: &Value) -> Respon
     Response::new(200, version.content_type(), request_id, Bytes::from(body))
 }
 
+/// A success whose body the service serialised itself.
+pub fn success_text(request_id: &str, version: JsonVersion, body: Vec<u8>) -> Response {
+    Response::new(200, version.content_type(), request_id, Bytes::from(body))
+}
+
 pub fn error(request_id: &str, version: JsonVersion, err: &ApiError) -> Response {
     let body = serde_json::json!({ "__type": err.code, "message": err.message });
     let mut response = Response::new(

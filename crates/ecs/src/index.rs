@@ -19,7 +19,40 @@ struct Inner {
     /// The highest task revision applied.
     rev: Revision,
     /// cluster -> task id -> task.
-    clusters: HashMap<String, BTreeMap<String, Arc<Task>>>,
+    clusters: HashMap<String, BTreeMap<String, Arc<Entry>>>,
+}
+
+/// One task as the index holds it, with its DescribeTasks JSON made on
+/// first use (an update replaces the whole entry).
+pub(crate) struct Entry {
+    pub task: Task,
+    plain: std::sync::OnceLock<Vec<u8>>,
+    tagged: std::sync::OnceLock<Vec<u8>>,
+}
+
+impl Entry {
+    fn new(task: Task) -> Arc<Self> {
+        Arc::new(Self {
+            task,
+            plain: std::sync::OnceLock::new(),
+            tagged: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The task in DescribeTasks' shape, serialised.
+    pub fn json(&self, with_tags: bool) -> &[u8] {
+        let cell = if with_tags { &self.tagged } else { &self.plain };
+        cell.get_or_init(|| {
+            serde_json::to_vec(&crate::render::task(&self.task, with_tags)).unwrap_or_default()
+        })
+    }
+}
+
+impl std::ops::Deref for Entry {
+    type Target = Task;
+    fn deref(&self) -> &Task {
+        &self.task
+    }
 }
 
 pub(crate) struct TaskIndex {
@@ -93,7 +126,7 @@ impl TaskIndex {
     }
 
     fn load(&self, store: &dyn Store) -> Result<Revision, StoreError> {
-        let mut clusters: HashMap<String, BTreeMap<String, Arc<Task>>> = HashMap::new();
+        let mut clusters: HashMap<String, BTreeMap<String, Arc<Entry>>> = HashMap::new();
         let mut after: Option<String> = None;
         let mut at = 0;
         loop {
@@ -109,7 +142,7 @@ impl TaskIndex {
                     clusters
                         .entry(c.to_string())
                         .or_default()
-                        .insert(id.to_string(), Arc::new(t));
+                        .insert(id.to_string(), Entry::new(t));
                 }
             }
             if done || after.is_none() {
@@ -136,7 +169,7 @@ impl TaskIndex {
                         .clusters
                         .entry(c.to_string())
                         .or_default()
-                        .insert(id.to_string(), Arc::new(t));
+                        .insert(id.to_string(), Entry::new(t));
                 }
                 Err(e) => tracing::warn!("task index: {e}"),
             },
@@ -171,7 +204,7 @@ impl TaskIndex {
     }
 
     /// A cluster's tasks in id order.
-    pub fn cluster(&self, cluster: &str) -> Vec<Arc<Task>> {
+    pub fn cluster(&self, cluster: &str) -> Vec<Arc<Entry>> {
         self.synced()
             .clusters
             .get(cluster)
@@ -213,7 +246,7 @@ impl TaskIndex {
         (out, None)
     }
 
-    pub fn get(&self, cluster: &str, id: &str) -> Option<Arc<Task>> {
+    pub fn get(&self, cluster: &str, id: &str) -> Option<Arc<Entry>> {
         self.synced().clusters.get(cluster)?.get(id).cloned()
     }
 }

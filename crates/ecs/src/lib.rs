@@ -143,6 +143,15 @@ impl JsonService for EcsService {
     fn is_quick(&self, operation: &str) -> bool {
         matches!(operation, "DescribeTasks" | "ListTasks")
     }
+
+    fn call_text(
+        &self,
+        ctx: &CallContext,
+        operation: &str,
+        input: &Value,
+    ) -> Option<Result<Vec<u8>, ApiError>> {
+        (operation == "DescribeTasks").then(|| self.describe_tasks_text(ctx, input))
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,9 @@ struct ListIn {
     launch_type: Option<String>,
 }
 
+/// What DescribeTasks found: the tasks, the failures, whether tags are asked.
+type Described = (Vec<std::sync::Arc<crate::index::Entry>>, Vec<Value>, bool);
+
 /// Everything a launch needs once the input is checked.
 pub(crate) struct Launch {
     pub cluster: String,
@@ -562,11 +565,8 @@ impl EcsService {
         Ok(json!({"task": render::task(&t, false)}))
     }
 
-    pub(crate) fn describe_tasks(
-        &self,
-        ctx: &CallContext,
-        input: Value,
-    ) -> Result<Value, ApiError> {
+    /// The tasks DescribeTasks names (from the index) and its failures.
+    fn described(&self, ctx: &CallContext, input: Value) -> Result<Described, ApiError> {
         let i: DescribeIn = decode(input)?;
         let cluster = cluster_name(ctx, i.cluster.as_deref())?;
         self.active_cluster(&cluster)?;
@@ -575,15 +575,15 @@ impl EcsService {
             return Err(invalid("tasks must have between 1 and 100 items."));
         }
         let with_tags = i.include.unwrap_or_default().iter().any(|s| s == "TAGS");
-        let mut out = Vec::new();
+        let mut found = Vec::new();
         let mut failures = Vec::new();
         for g in given {
-            let found = match member_id(ctx, "task", &cluster, &g) {
+            let hit = match member_id(ctx, "task", &cluster, &g) {
                 Ok(id) => self.index.get(&cluster, &id),
                 Err(_) => None,
             };
-            match found {
-                Some(t) => out.push(render::task(&t, with_tags)),
+            match hit {
+                Some(t) => found.push(t),
                 None => {
                     let a = if g.starts_with("arn:") {
                         g
@@ -594,7 +594,39 @@ impl EcsService {
                 }
             }
         }
+        Ok((found, failures, with_tags))
+    }
+
+    pub(crate) fn describe_tasks(
+        &self,
+        ctx: &CallContext,
+        input: Value,
+    ) -> Result<Value, ApiError> {
+        let (found, failures, with_tags) = self.described(ctx, input)?;
+        let out: Vec<Value> = found.iter().map(|t| render::task(t, with_tags)).collect();
         Ok(json!({"tasks": out, "failures": failures}))
+    }
+
+    /// DescribeTasks as text: each task's JSON is made once per version
+    /// and copied into replies.
+    pub(crate) fn describe_tasks_text(
+        &self,
+        ctx: &CallContext,
+        input: &Value,
+    ) -> Result<Vec<u8>, ApiError> {
+        let (found, failures, with_tags) = self.described(ctx, input.clone())?;
+        let mut out = Vec::with_capacity(found.len() * 2048 + 64);
+        out.extend_from_slice(b"{\"tasks\":[");
+        for (n, t) in found.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(t.json(with_tags));
+        }
+        out.extend_from_slice(b"],\"failures\":");
+        out.extend_from_slice(&serde_json::to_vec(&failures).unwrap_or_else(|_| b"[]".to_vec()));
+        out.push(b'}');
+        Ok(out)
     }
 
     pub(crate) fn list_tasks(&self, ctx: &CallContext, input: Value) -> Result<Value, ApiError> {

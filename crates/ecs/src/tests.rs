@@ -287,6 +287,21 @@ fn run_task_places_an_agent_runs_it_and_reports_back() {
         json!({"cluster": "prod", "desiredStatus": "STOPPED"}),
     );
     assert_eq!(arns(&listed, "taskArns").len(), 1);
+    // The text form of DescribeTasks says the same as the value form.
+    use dockyard_aws::JsonService;
+    let input = json!({"cluster": "prod", "tasks": [arn, "nope"], "include": ["TAGS"]});
+    let text = fx
+        .svc
+        .call_text(&crate::testutil::ctx(), "DescribeTasks", &input)
+        .unwrap()
+        .unwrap();
+    let parsed: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(parsed, fx.ok("DescribeTasks", input));
+    assert!(
+        fx.svc
+            .call_text(&crate::testutil::ctx(), "ListTasks", &json!({}))
+            .is_none()
+    );
     // Resources are free again.
     assert!(
         fx.ok(

@@ -55,6 +55,17 @@ pub trait JsonService: Send + Sync {
     fn is_quick(&self, _operation: &str) -> bool {
         false
     }
+    /// The reply already serialised, for operations that keep their
+    /// answers as JSON text (so a reply is copied, not rebuilt); `None`
+    /// means the operation goes through [`call`](Self::call).
+    fn call_text(
+        &self,
+        _ctx: &CallContext,
+        _operation: &str,
+        _input: &Value,
+    ) -> Option<Result<Vec<u8>, ApiError>> {
+        None
+    }
 }
 
 /// A service speaking the Query protocol with XML replies.
@@ -240,6 +251,14 @@ impl FrontDoor {
             Err(e) => return json::error(&ctx.request_id, version, &e),
         };
         let name = format!("{}.{}", target.prefix, target.operation);
+        let text = guard(&name, &ctx.request_id, || {
+            service.call_text(&ctx, target.operation, &input)
+        });
+        match text {
+            Ok(Some(Ok(body))) => return json::success_text(&ctx.request_id, version, body),
+            Ok(Some(Err(e))) | Err(e) => return json::error(&ctx.request_id, version, &e),
+            Ok(None) => {}
+        }
         let result = guard(&name, &ctx.request_id, || {
             service.call(&ctx, target.operation, input)
         })
