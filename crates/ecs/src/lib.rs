@@ -150,7 +150,11 @@ impl JsonService for EcsService {
         operation: &str,
         input: &Value,
     ) -> Option<Result<Vec<u8>, ApiError>> {
-        (operation == "DescribeTasks").then(|| self.describe_tasks_text(ctx, input))
+        match operation {
+            "DescribeTasks" => Some(self.describe_tasks_text(ctx, input)),
+            "ListTasks" => Some(self.list_tasks_text(ctx, input)),
+            _ => None,
+        }
     }
 }
 

@@ -73,6 +73,15 @@ struct ListIn {
     launch_type: Option<String>,
 }
 
+/// A page of ListTasks.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskPage {
+    task_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
 /// What DescribeTasks found: the tasks, the failures, whether tags are asked.
 type Described = (Vec<std::sync::Arc<crate::index::Entry>>, Vec<Value>, bool);
 
@@ -630,6 +639,21 @@ impl EcsService {
     }
 
     pub(crate) fn list_tasks(&self, ctx: &CallContext, input: Value) -> Result<Value, ApiError> {
+        let page = self.list_page(ctx, input)?;
+        Ok(json!(page))
+    }
+
+    /// ListTasks as text, serialised straight from the page.
+    pub(crate) fn list_tasks_text(
+        &self,
+        ctx: &CallContext,
+        input: &Value,
+    ) -> Result<Vec<u8>, ApiError> {
+        let page = self.list_page(ctx, input.clone())?;
+        serde_json::to_vec(&page).map_err(crate::error::server)
+    }
+
+    fn list_page(&self, ctx: &CallContext, input: Value) -> Result<TaskPage, ApiError> {
         let i: ListIn = decode(input)?;
         let cluster = cluster_name(ctx, i.cluster.as_deref())?;
         self.active_cluster(&cluster)?;
@@ -679,8 +703,10 @@ impl EcsService {
                     .is_none_or(|g| t.group.as_ref() == Some(g))
                 && i.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
         });
-        let token = last.map(|l| dockyard_aws::input::encode_token(&l));
-        Ok(crate::input::with_token(json!({ "taskArns": arns }), token))
+        Ok(TaskPage {
+            task_arns: arns,
+            next_token: last.map(|l| dockyard_aws::input::encode_token(&l)),
+        })
     }
 }
 

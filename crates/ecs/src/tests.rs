@@ -297,9 +297,19 @@ fn run_task_places_an_agent_runs_it_and_reports_back() {
         .unwrap();
     let parsed: Value = serde_json::from_slice(&text).unwrap();
     assert_eq!(parsed, fx.ok("DescribeTasks", input));
+    let input = json!({"cluster": "prod", "desiredStatus": "STOPPED"});
+    let text = fx
+        .svc
+        .call_text(&crate::testutil::ctx(), "ListTasks", &input)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&text).unwrap(),
+        fx.ok("ListTasks", input)
+    );
     assert!(
         fx.svc
-            .call_text(&crate::testutil::ctx(), "ListTasks", &json!({}))
+            .call_text(&crate::testutil::ctx(), "ListClusters", &json!({}))
             .is_none()
     );
     // Resources are free again.
