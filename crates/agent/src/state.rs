@@ -96,8 +96,11 @@ impl AgentState {
         }
     }
 
-    /// Writes the state atomically and durably: a change the agent has
-    /// numbered is never lost to a crash.
+    /// Writes the state atomically (a reader sees the old or the new
+    /// file). Not fsynced, like the engine's records: a crash of the agent
+    /// keeps the page cache, and what a machine crash could lose (queued
+    /// changes, container ids) describes containers that did not survive
+    /// it either.
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
         let path = Self::path(dir);
         let err = |source| StateError {
@@ -110,7 +113,6 @@ impl AgentState {
             .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         let mut f = std::fs::File::create(&tmp).map_err(err)?;
         f.write_all(&bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
         std::fs::rename(&tmp, &path).map_err(err)?;
         Ok(())
     }

@@ -246,6 +246,22 @@ impl TaskIndex {
         (out, None)
     }
 
+    /// (cluster, id) of the tasks STOPPED before `cutoff_ms`.
+    pub fn stopped_before(&self, cutoff_ms: i64) -> Vec<(String, String)> {
+        let inner = self.synced();
+        inner
+            .clusters
+            .iter()
+            .flat_map(|(c, m)| {
+                m.iter()
+                    .filter(|(_, t)| {
+                        t.last_status == "STOPPED" && t.times.stopped.is_some_and(|s| s < cutoff_ms)
+                    })
+                    .map(move |(id, _)| (c.clone(), id.clone()))
+            })
+            .collect()
+    }
+
     pub fn get(&self, cluster: &str, id: &str) -> Option<Arc<Entry>> {
         self.synced().clusters.get(cluster)?.get(id).cloned()
     }

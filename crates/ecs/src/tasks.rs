@@ -515,6 +515,38 @@ impl EcsService {
         }))
     }
 
+    /// Forgets tasks that have been STOPPED for more than an hour, as ECS
+    /// stops showing them (DescribeTasks then answers MISSING); returns
+    /// how many.
+    pub fn expire_stopped(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, ApiError> {
+        let cutoff = (now - chrono::Duration::hours(1)).timestamp_millis();
+        let mut n = 0;
+        for (cluster, id) in self.index.stopped_before(cutoff) {
+            let key = task_key(&cluster, &id);
+            let Some(cur) = self.store.get(&key).map_err(store_err)? else {
+                continue;
+            };
+            let r = self
+                .store
+                .txn(Txn {
+                    compares: vec![Compare::ModRevision(key.clone(), cur.mod_revision)],
+                    success: vec![
+                        Op::Delete { key },
+                        Op::Delete {
+                            key: task_spec_key(&cluster, &id),
+                        },
+                    ],
+                    failure: vec![],
+                })
+                .map_err(store_err)?;
+            if r.succeeded {
+                self.index.wrote(r.revision);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Sets a task's desired status to STOPPED (and its node's index
     /// entry, which the agent's session watches).
     pub(crate) fn request_stop(

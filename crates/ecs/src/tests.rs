@@ -312,6 +312,26 @@ fn run_task_places_an_agent_runs_it_and_reports_back() {
             .call_text(&crate::testutil::ctx(), "ListClusters", &json!({}))
             .is_none()
     );
+    // An hour after it stopped, the task is forgotten, as on ECS.
+    assert_eq!(fx.svc.expire_stopped(chrono::Utc::now()).unwrap(), 0);
+    assert_eq!(
+        fx.svc
+            .expire_stopped(chrono::Utc::now() + chrono::Duration::minutes(61))
+            .unwrap(),
+        1
+    );
+    let d = fx.ok("DescribeTasks", json!({"cluster": "prod", "tasks": [arn]}));
+    assert_eq!(d["failures"][0]["reason"], "MISSING");
+    assert!(
+        arns(
+            &fx.ok(
+                "ListTasks",
+                json!({"cluster": "prod", "desiredStatus": "STOPPED"})
+            ),
+            "taskArns"
+        )
+        .is_empty()
+    );
     // Resources are free again.
     assert!(
         fx.ok(

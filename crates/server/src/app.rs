@@ -161,6 +161,7 @@ pub struct App {
     registry: Registry,
     ecr: Arc<EcrService>,
     control: Arc<Control>,
+    ecs: Arc<EcsService>,
     logs: Arc<LogsService>,
     admin: AccessKey,
 }
@@ -215,13 +216,14 @@ impl App {
         let control = Arc::new(Control::new(ecs.clone(), keys.clone(), &cfg.region));
         let front = FrontDoor::new(keys, cfg.region.clone())
             .with_json_service(ecr.clone())
-            .with_json_service(ecs)
+            .with_json_service(ecs.clone())
             .with_json_service(logs.clone());
         Ok(Self {
             front: Arc::new(front),
             registry,
             ecr,
             control,
+            ecs,
             logs,
             admin,
         })
@@ -299,6 +301,7 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let app = App::open(&cfg)?;
     let (registry, ecr, logs) = (app.registry.clone(), app.ecr.clone(), app.logs.clone());
+    let ecs = app.ecs.clone();
     let monitor = tokio::spawn(app.control.clone().monitor());
     // Housekeeping: lifecycle policies, then garbage collection, hourly
     // and whenever the operator sends SIGHUP.
@@ -329,6 +332,12 @@ pub async fn run(
             match registry.gc_async().await {
                 Ok(r) => tracing::info!("registry gc: {r:?}"),
                 Err(e) => tracing::warn!("registry gc failed: {e}"),
+            }
+            let e = ecs.clone();
+            match tokio::task::spawn_blocking(move || e.expire_stopped(chrono::Utc::now())).await {
+                Ok(Ok(n)) => tracing::info!("stopped tasks forgotten: {n}"),
+                Ok(Err(e)) => tracing::warn!("forgetting stopped tasks failed: {}", e.message),
+                Err(e) => tracing::warn!("forgetting stopped tasks failed: {e}"),
             }
             let l = logs.clone();
             match tokio::task::spawn_blocking(move || l.enforce_retention(chrono::Utc::now())).await
