@@ -891,3 +891,123 @@ async fn kill_9_of_the_server_during_run_task_loses_and_duplicates_nothing() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_inside_a_task_calls_the_server_with_the_task_role() {
+    dockyard_testkit::require_root!();
+    let _alone = METADATA.write().await;
+    // The API on every address, so the task reaches it through its gateway.
+    let s = Server::start_with_agent_on(2, "0.0.0.0");
+    let home = s.data.parent().unwrap().to_path_buf();
+
+    // An image with busybox, Debian's python3 and boto3.
+    let root = home.join("py-rootfs");
+    dockyard_testkit::busybox_rootfs(&root).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_rootfs.sh");
+    let (ok, out) = run("bash", &[script, root.to_str().unwrap()], &home);
+    assert!(ok, "{out}");
+    let layer = dockyard_testkit::layer_from_dir(&root).unwrap();
+    let layout = home.join("py-layout");
+    dockyard_testkit::write_oci_layout(
+        &layout,
+        "py:latest",
+        &[layer],
+        serde_json::json!({"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["python3"]}),
+    )
+    .unwrap();
+    let creds = s.credentials();
+    let (ok, out) = s.aws(
+        &creds,
+        &["ecr", "create-repository", "--repository-name", "py"],
+    );
+    assert!(ok, "{out}");
+    let (ok, password) = s.aws(&creds, &["ecr", "get-login-password"]);
+    assert!(ok, "{password}");
+    let image = format!("127.0.0.1:{}/py:latest", s.port);
+    let (ok, out) = run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &format!("AWS:{}", password.trim()),
+            &format!("oci:{}:py:latest", layout.display()),
+            &format!("docker://{image}"),
+        ],
+        &home,
+    );
+    assert!(ok, "{out}");
+
+    let c = client(&s);
+    c.create_cluster().send().await.unwrap();
+    let code = "import json, os, urllib.request, boto3\n\
+        key = boto3.Session().get_credentials().access_key\n\
+        url = 'http://169.254.170.2' + os.environ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']\n\
+        served = json.load(urllib.request.urlopen(url))['AccessKeyId']\n\
+        arns = boto3.client('ecs').list_clusters()['clusterArns']\n\
+        print('boto3-in-task', key == served, key[:4], ' '.join(arns), flush=True)";
+    c.register_task_definition()
+        .family("py")
+        .task_role_arn("arn:aws:iam::000000000000:role/py-app")
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("py")
+                .image(&image)
+                .set_command(Some(vec!["python3".into(), "-c".into(), code.into()]))
+                .environment(
+                    KeyValuePair::builder()
+                        .name("AWS_ENDPOINT_URL")
+                        .value(format!("http://{}:{}", s.gateway(), s.port))
+                        .build(),
+                )
+                .log_configuration(
+                    LogConfiguration::builder()
+                        .log_driver(LogDriver::Awslogs)
+                        .options("awslogs-group", "/ecs/py")
+                        .options("awslogs-stream-prefix", "py")
+                        .options("awslogs-create-group", "true")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = c
+        .run_task()
+        .task_definition("py")
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(AwsVpcConfiguration::builder().subnets("s").build().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = run.tasks()[0].task_arn().unwrap().to_string();
+    let t = until(&s, &c, "default", &arn, 90, "STOPPED", |t| {
+        t.last_status() == Some("STOPPED")
+    })
+    .await;
+    let (ok, out) = s.aws(
+        &creds,
+        &["logs", "filter-log-events", "--log-group-name", "/ecs/py"],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        container(&t, "py").exit_code(),
+        Some(0),
+        "{out}\n{}",
+        s.log()
+    );
+    // boto3 took the task role's key from the endpoint (a temporary ASIA
+    // key) and the server accepted it.
+    assert!(out.contains("boto3-in-task True ASIA"), "{out}");
+    assert!(out.contains(":cluster/default"), "{out}");
+}

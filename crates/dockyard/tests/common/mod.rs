@@ -15,6 +15,8 @@ pub struct Server {
     /// `--bridge`/`--subnet` of a server running tasks, reset on drop.
     pub net: Option<(String, String)>,
     extra: Vec<String>,
+    /// The address the server listens on (with `port`).
+    pub ip: String,
 }
 
 impl Server {
@@ -26,10 +28,24 @@ impl Server {
     /// A server whose built-in agent runs tasks on a bridge and subnet of
     /// the test's own; agents poll every `poll` seconds.
     pub fn start_with_agent(poll: u32) -> Self {
+        Self::start_with_agent_on(poll, "127.0.0.1")
+    }
+
+    /// Like [`start_with_agent`](Self::start_with_agent), listening on
+    /// `ip` (`0.0.0.0` lets tasks reach the API through their gateway).
+    pub fn start_with_agent_on(poll: u32, ip: &str) -> Self {
         let bridge = dockyard_testkit::unique("dys");
         let subnet = dockyard_testkit::free_subnet("172.27");
         let poll = poll.to_string();
-        Self::start_with(&["--agent-poll-seconds", &poll], Some((bridge, subnet)))
+        Self::start_on(ip, &["--agent-poll-seconds", &poll], Some((bridge, subnet)))
+    }
+
+    /// The first address of the server's bridge subnet: the tasks' gateway.
+    pub fn gateway(&self) -> String {
+        let (_, subnet) = self.net.as_ref().unwrap();
+        let base = subnet.split('/').next().unwrap();
+        let (head, _) = base.rsplit_once('.').unwrap();
+        format!("{head}.1")
     }
 
     /// The global flags selecting this server's data directory and network.
@@ -46,6 +62,7 @@ impl Server {
 
     fn spawn(
         dir: &std::path::Path,
+        ip: &str,
         port: u16,
         net: &Option<(String, String)>,
         extra: &[String],
@@ -60,7 +77,7 @@ impl Server {
             .append(true)
             .open(dir.join("server.log"))
             .unwrap();
-        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        cmd.args(["server", "--listen", &format!("{ip}:{port}")])
             .args(extra)
             .env("RUST_LOG", "info")
             .stderr(log)
@@ -69,6 +86,10 @@ impl Server {
     }
 
     fn start_with(extra: &[&str], net: Option<(String, String)>) -> Self {
+        Self::start_on("127.0.0.1", extra, net)
+    }
+
+    fn start_on(ip: &str, extra: &[&str], net: Option<(String, String)>) -> Self {
         let dir = TempDir::new("srv").unwrap();
         let data = dir.path().join("data");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -77,7 +98,7 @@ impl Server {
             .unwrap()
             .port();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let child = Self::spawn(dir.path(), port, &net, &extra);
+        let child = Self::spawn(dir.path(), ip, port, &net, &extra);
         let s = Self {
             child,
             port,
@@ -85,6 +106,7 @@ impl Server {
             data,
             net,
             extra,
+            ip: ip.to_string(),
         };
         s.wait_ready();
         s
@@ -108,6 +130,7 @@ impl Server {
     pub fn restart(&mut self) {
         self.child = Self::spawn(
             self.data.parent().unwrap(),
+            &self.ip,
             self.port,
             &self.net,
             &self.extra,
