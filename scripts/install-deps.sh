@@ -6,9 +6,10 @@ set -euo pipefail
 # Tests: busybox-static (test images), iproute2/nftables/iptables (network checks).
 # Benchmarks: runc and podman (peers), hyperfine; for the registry bench
 # docker-registry (CNCF distribution) and nginx-light (peers), wrk (load).
+# python3: Debian's interpreter, copied into a test image that runs boto3.
 PKGS=(
   pkg-config libseccomp-dev libsystemd-dev libdbus-1-dev
-  busybox-static iproute2 nftables iptables
+  busybox-static iproute2 nftables iptables python3
   runc podman skopeo hyperfine
   docker-registry nginx-light wrk
 )
@@ -30,7 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Real clients for the end-to-end tests (PyPI): the AWS CLI and SDK, oras.
-if ! python3 -c 'import awscli, boto3, oras' >/dev/null 2>&1; then
+# Real clients for the end-to-end tests (PyPI): the AWS CLI and SDK, oras;
+# moto's server is the ECS benchmark's peer.
+if ! python3 -c 'import awscli, boto3, oras, moto' >/dev/null 2>&1; then
   python3 -m pip install --quiet awscli boto3 oras 'moto[server]'
 fi
