@@ -24,6 +24,10 @@ pub struct ServerArgs {
     /// these is marked disconnected.
     #[arg(long, default_value_t = 10, env = "DOCKYARD_AGENT_POLL_SECONDS")]
     pub agent_poll_seconds: u64,
+    /// Seconds an agent may stay disconnected before its tasks are
+    /// declared lost (STOPPED) and their services replace them.
+    #[arg(long, default_value_t = 60, env = "DOCKYARD_NODE_LOST_SECONDS")]
+    pub node_lost_seconds: u64,
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +56,7 @@ pub fn server(
         account: a.account.clone(),
         local_agent,
         poll_seconds: a.agent_poll_seconds.max(1),
+        node_lost_seconds: a.node_lost_seconds,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

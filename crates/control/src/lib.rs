@@ -31,6 +31,9 @@ pub struct Control {
     creds: Arc<dyn CredentialSource>,
     region: String,
     last_seen: Mutex<HashMap<String, Instant>>,
+    /// Nodes holding tasks whose agent is disconnected, since when this
+    /// server first saw them so.
+    silent_since: Mutex<HashMap<String, Instant>>,
     started: Instant,
 }
 
@@ -66,6 +69,7 @@ impl Control {
             creds,
             region: region.to_string(),
             last_seen: Mutex::new(HashMap::new()),
+            silent_since: Mutex::new(HashMap::new()),
             started: Instant::now(),
         }
     }
@@ -207,6 +211,58 @@ impl Control {
         }
     }
 
+    /// A node disconnected this long has lost its tasks.
+    fn lost_after(&self) -> Duration {
+        Duration::from_secs(self.ecs.options().node_lost_seconds)
+    }
+
+    /// Declares lost the tasks of nodes disconnected (or deregistered) for
+    /// longer than [`lost_after`](Self::lost_after): they are STOPPED and
+    /// their services replace them elsewhere.
+    async fn lose_silent_nodes(&self) {
+        let ecs = self.ecs.clone();
+        let silent = match tokio::task::spawn_blocking(move || ecs.silent_nodes_with_tasks()).await
+        {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::warn!("listing silent nodes: {}", e.message);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("listing silent nodes: {e}");
+                return;
+            }
+        };
+        let due: Vec<String> = {
+            let Ok(mut since) = self.silent_since.lock() else {
+                return;
+            };
+            since.retain(|n, _| silent.contains(n));
+            for n in &silent {
+                since.entry(n.clone()).or_insert_with(Instant::now);
+            }
+            since
+                .iter()
+                .filter(|(_, t)| t.elapsed() >= self.lost_after())
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        for node in due {
+            let ecs = self.ecs.clone();
+            let n = node.clone();
+            let now = chrono::Utc::now().timestamp_millis();
+            match tokio::task::spawn_blocking(move || {
+                ecs.lose_node_tasks(&n, dockyard_ecs::services::LOST_REASON, now)
+            })
+            .await
+            {
+                Ok(Ok(count)) => tracing::warn!("node {node} is lost: {count} tasks stopped"),
+                Ok(Err(e)) => tracing::warn!("losing node {node}: {}", e.message),
+                Err(e) => tracing::warn!("losing node {node}: {e}"),
+            }
+        }
+    }
+
     /// Marks agents silent for too long disconnected, until `shutdown`.
     pub async fn monitor(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.poll_interval());
@@ -253,6 +309,7 @@ impl Control {
                     m.remove(&node);
                 }
             }
+            self.lose_silent_nodes().await;
         }
     }
 }

@@ -189,7 +189,7 @@ impl EcsService {
             "registeredContainerInstancesCount": counts.instances,
             "runningTasksCount": counts.running[0] + counts.running[1],
             "pendingTasksCount": counts.pending[0] + counts.pending[1],
-            "activeServicesCount": 0,
+            "activeServicesCount": self.cluster_services(&c.name)?.iter().filter(|s| s.status == "ACTIVE").count(),
             "statistics": [],
             "tags": [],
             "settings": [],
@@ -451,6 +451,12 @@ impl EcsService {
         let i: ClusterIn = decode(input)?;
         let name = cluster_name(ctx, i.cluster.as_deref())?;
         let counts = self.counts(&name)?;
+        if !self.cluster_services(&name)?.is_empty() {
+            return Err(ApiError::client(
+                "ClusterContainsServicesException",
+                "The Cluster cannot be deleted while Services are active.",
+            ));
+        }
         if counts.instances > 0 {
             return Err(ApiError::client(
                 "ClusterContainsContainerInstancesException",

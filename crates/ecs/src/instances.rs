@@ -453,6 +453,13 @@ impl EcsService {
                 Ok(())
             },
         )?;
+        // Its tasks are orphaned, as on ECS: no longer accounted for, and
+        // their services start replacements elsewhere.
+        self.lose_node_tasks(
+            &cur.value.id,
+            crate::services::LOST_REASON,
+            ctx.now.timestamp_millis(),
+        )?;
         Ok(json!({"containerInstance": self.render_instance(&inst, false)?}))
     }
 

@@ -20,6 +20,7 @@ mod instances;
 pub mod model;
 mod placement;
 mod render;
+pub mod services;
 pub mod session;
 mod tags;
 mod taskdefs;
@@ -54,6 +55,9 @@ pub struct EcsOptions {
     pub availability_zone: String,
     /// How long an idle agent poll is held before it is answered.
     pub poll_seconds: u64,
+    /// How long a node's agent may stay disconnected before its tasks are
+    /// considered lost (STOPPED, and replaced by their services).
+    pub node_lost_seconds: u64,
 }
 
 impl EcsOptions {
@@ -62,6 +66,7 @@ impl EcsOptions {
             region: region.to_string(),
             availability_zone: format!("{region}a"),
             poll_seconds: 10,
+            node_lost_seconds: 60,
         }
     }
 }
@@ -131,6 +136,15 @@ impl JsonService for EcsService {
             "PutAttributes" => self.put_attributes(ctx, input),
             "DeleteAttributes" => self.delete_attributes(ctx, input),
             "ListAttributes" => self.list_attributes(ctx, input),
+            "CreateService" => self.create_service(ctx, input),
+            "UpdateService" => self.update_service(ctx, input),
+            "DeleteService" => self.delete_service(ctx, input),
+            "DescribeServices" => self.describe_services(ctx, input),
+            "ListServices" => self.list_services(ctx, input),
+            "ListServicesByNamespace" => self.list_services_by_namespace(ctx, input),
+            "ListServiceDeployments" => self.list_service_deployments(ctx, input),
+            "DescribeServiceDeployments" => self.describe_service_deployments(ctx, input),
+            "StopServiceDeployment" => self.stop_service_deployment(ctx, input),
             "TagResource" => self.tag_resource(ctx, input),
             "UntagResource" => self.untag_resource(ctx, input),
             "ListTagsForResource" => self.list_tags_for_resource(ctx, input),

@@ -359,3 +359,88 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], key: &str) -> Result
 pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("records serialize")
 }
+
+pub const SERVICES: &str = "ecs/services/";
+
+pub fn service_key(cluster: &str, name: &str) -> String {
+    format!("{SERVICES}{cluster}/{name}")
+}
+
+pub fn services_prefix(cluster: &str) -> String {
+    format!("{SERVICES}{cluster}/")
+}
+
+/// One entry of a service's `events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    pub id: String,
+    pub created_ms: i64,
+    pub message: String,
+}
+
+/// How many events a service keeps (ECS shows the latest 100).
+pub const SERVICE_EVENTS: usize = 100;
+
+/// An ECS service: what the user asked for, and the scheduler's state
+/// (deployments, launch delay) that the reconciler reads and rewrites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub name: String,
+    pub arn: String,
+    pub cluster: String,
+    pub cluster_arn: String,
+    /// The account and region the service was created in: the scheduler
+    /// acts for them.
+    pub account: String,
+    pub region: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<StrategyItem>,
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub network_configuration: Option<Value>,
+    #[serde(default)]
+    pub placement_constraints: Vec<Value>,
+    #[serde(default)]
+    pub placement_strategy: Vec<Value>,
+    #[serde(default)]
+    pub load_balancers: Vec<Value>,
+    #[serde(default)]
+    pub service_registries: Vec<Value>,
+    /// `deploymentConfiguration.alarms` as given (recorded, not acted on).
+    #[serde(default)]
+    pub alarms: Option<Value>,
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub enable_ecs_managed_tags: bool,
+    #[serde(default)]
+    pub propagate_tags: Option<String>,
+    #[serde(default)]
+    pub enable_execute_command: bool,
+    pub created_ms: i64,
+    pub created_by: String,
+    #[serde(default)]
+    pub client_token: Option<String>,
+    pub sched: dockyard_reconciler::Service,
+    /// Newest first, at most [`SERVICE_EVENTS`].
+    #[serde(default)]
+    pub events: Vec<ServiceEvent>,
+    /// Stopped tasks the scheduler has counted.
+    #[serde(default)]
+    pub accounted: Vec<String>,
+    /// When a deleted service's tasks were all gone.
+    #[serde(default)]
+    pub inactive_ms: Option<i64>,
+    /// `serviceConnectConfiguration` as given (recorded; its namespace is
+    /// what ListServicesByNamespace matches).
+    #[serde(default)]
+    pub service_connect: Option<Value>,
+}

@@ -215,6 +215,34 @@ impl EcsService {
         Ok(changed)
     }
 
+    /// Nodes whose agents are marked disconnected (or whose instance was
+    /// deregistered) that still hold tasks.
+    pub fn silent_nodes_with_tasks(&self) -> Result<Vec<String>, ApiError> {
+        let mut nodes: Vec<String> =
+            db::list::<Instance>(self.store.as_ref(), crate::model::INSTANCES)?
+                .into_iter()
+                .filter(|i| !i.value.agent_connected || i.value.status == "INACTIVE")
+                .map(|i| i.value.id)
+                .collect();
+        nodes.extend(
+            db::list::<FargateNode>(self.store.as_ref(), crate::model::FARGATE_NODES)?
+                .into_iter()
+                .filter(|n| !n.value.agent_connected)
+                .map(|n| n.value.id),
+        );
+        let mut out = Vec::new();
+        for n in nodes {
+            let (kvs, _) = self
+                .store
+                .range(&crate::model::node_tasks_prefix(&n), None, 1)
+                .map_err(store_err)?;
+            if !kvs.is_empty() {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
     /// Nodes whose agents are marked connected.
     pub fn connected_nodes(&self) -> Result<Vec<String>, ApiError> {
         let mut out: Vec<String> =
@@ -349,6 +377,7 @@ impl EcsService {
                     None => Compare::Missing(skey.clone()),
                 }];
                 let mut ops = vec![db::put(&skey, &Session { applied_seq: c.seq })];
+                let mut task_written = false;
                 if let Some(t) = &cur
                     && t.value.node_id == node
                 {
@@ -361,6 +390,7 @@ impl EcsService {
                             });
                         }
                         ops.push(db::put(&tkey, &task));
+                        task_written = true;
                     }
                 }
                 let r = self
@@ -372,7 +402,11 @@ impl EcsService {
                     })
                     .map_err(store_err)?;
                 if r.succeeded {
-                    self.index.wrote(r.revision);
+                    // Only a task write reaches the index; waiting for a
+                    // revision it never sees would stall every read.
+                    if task_written {
+                        self.index.wrote(r.revision);
+                    }
                     applied = c.seq;
                     session = db::get::<Session>(self.store.as_ref(), &skey)?;
                     break;

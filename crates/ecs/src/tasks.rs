@@ -145,6 +145,17 @@ fn failure(arn: &str, reason: &str) -> Value {
 }
 
 impl EcsService {
+    /// A launch from a RunTask-shaped input (`start`: StartTask's), as the
+    /// service scheduler builds them.
+    pub(crate) fn launch_from(
+        &self,
+        ctx: &CallContext,
+        input: Value,
+        start: bool,
+    ) -> Result<Launch, ApiError> {
+        self.launch(ctx, decode(input)?, start)
+    }
+
     fn launch(&self, ctx: &CallContext, i: RunIn, start: bool) -> Result<Launch, ApiError> {
         let cluster = cluster_name(ctx, i.cluster.as_deref())?;
         let c = self.active_cluster(&cluster)?.value;
@@ -381,7 +392,7 @@ impl EcsService {
     }
 
     /// Places and records the tasks of a launch in one transaction.
-    fn create_tasks(
+    pub(crate) fn create_tasks(
         &self,
         ctx: &CallContext,
         l: &Launch,

@@ -81,5 +81,34 @@ pub fn deploy(
 
 #[cfg(test)]
 mod sim;
+/// Rolls a service back to its last completed deployment: a new PRIMARY
+/// deployment `id` of that task definition, the current primary left to
+/// drain. Returns the id of the deployment rolled back to, or `None` (and
+/// changes nothing) when none ever completed.
+pub fn roll_back(service: &mut Service, id: &str, now_ms: i64) -> Option<String> {
+    let good = service
+        .deployments
+        .iter()
+        .skip(1)
+        .filter(|d| d.rollout == Rollout::Completed)
+        .max_by_key(|d| d.created_ms)
+        .cloned()?;
+    let from = service.deployments.first().map(|d| d.id.clone());
+    deploy(
+        service,
+        id,
+        &good.task_definition,
+        good.health_checked,
+        now_ms,
+    );
+    let back = &mut service.deployments[0];
+    back.rollback_from = from;
+    back.rollout_reason = format!(
+        "ECS deployment circuit breaker: rolling back to deployment {}.",
+        good.id
+    );
+    Some(good.id)
+}
+
 #[cfg(test)]
 mod tests;

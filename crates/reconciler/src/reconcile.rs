@@ -231,34 +231,14 @@ impl<'a> Run<'a> {
         if !cb.rollback {
             return;
         }
-        let last_good = self
-            .s
-            .deployments
-            .iter()
-            .skip(1)
-            .filter(|d| d.rollout == Rollout::Completed)
-            .max_by_key(|d| d.created_ms)
-            .cloned();
-        let Some(good) = last_good else {
-            self.events.push(format!(
+        match crate::roll_back(&mut self.s, new_id, now) {
+            Some(good) => self.events.push(format!(
+                "(service {name}) (deployment {new_id}) rolling back to deployment {good} after deployment {failed_id} failed."
+            )),
+            None => self.events.push(format!(
                 "(service {name}) (deployment {failed_id}) cannot roll back: no deployment of this service ever completed."
-            ));
-            return;
-        };
-        self.primary_mut().status = DeploymentStatus::Active;
-        let mut back = Deployment::new(new_id, &good.task_definition, good.health_checked, now);
-        back.rollback_from = Some(failed_id.clone());
-        back.rollout_reason = format!(
-            "ECS deployment circuit breaker: rolling back to deployment {}.",
-            good.id
-        );
-        self.s.deployments.insert(0, back);
-        self.s.launch_failures = 0;
-        self.s.launch_after_ms = 0;
-        self.events.push(format!(
-            "(service {name}) (deployment {new_id}) rolling back to deployment {} after deployment {failed_id} failed.",
-            good.id
-        ));
+            )),
+        }
     }
 
     /// Stops RUNNING tasks whose health checks failed, once their grace

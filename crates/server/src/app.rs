@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// How long an idle agent poll is held; agents silent for three of
     /// these are marked disconnected.
     pub poll_seconds: u64,
+    /// Seconds a disconnected agent's tasks are kept before they are
+    /// declared lost (and their services replace them).
+    pub node_lost_seconds: u64,
 }
 
 impl ServerConfig {
@@ -51,6 +54,7 @@ impl ServerConfig {
             account: "000000000000".into(),
             local_agent: None,
             poll_seconds: 10,
+            node_lost_seconds: 60,
         }
     }
 }
@@ -204,6 +208,7 @@ impl App {
         let ecr = Arc::new(ecr);
         let mut ecs_opts = EcsOptions::new(&cfg.region);
         ecs_opts.poll_seconds = cfg.poll_seconds;
+        ecs_opts.node_lost_seconds = cfg.node_lost_seconds;
         let ecs = Arc::new(EcsService::new(
             store.clone(),
             Arc::new(KeyIssuer(keys.clone())),
@@ -294,6 +299,57 @@ impl Handler for App {
     }
 }
 
+/// The service scheduler: a round over every service whenever ECS state
+/// changes (tasks, services, instances: one store watch), when a service
+/// asked to be woken (launch delays, grace periods), and every second
+/// regardless. One server runs it; several would need a leader lease.
+async fn service_scheduler(ecs: Arc<EcsService>) {
+    let store = ecs.store().clone();
+    loop {
+        let rev = match store.revision() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("service scheduler: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut watch = match store.watch("ecs/", rev) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!("service scheduler: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let e = ecs.clone();
+        let wake =
+            match tokio::task::spawn_blocking(move || e.run_services(chrono::Utc::now())).await {
+                Ok(Ok(w)) => w,
+                Ok(Err(e)) => {
+                    tracing::warn!("service scheduler: {}", e.message);
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("service scheduler: {e}");
+                    None
+                }
+            };
+        let mut wait = Duration::from_secs(1);
+        if let Some(at) = wake {
+            let ms = at - chrono::Utc::now().timestamp_millis();
+            wait = wait.min(Duration::from_millis(ms.max(0) as u64));
+        }
+        tokio::select! {
+            _ = watch.recv() => {
+                // Let a burst of changes (a whole agent report) land first.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 /// Runs a server until `shutdown` completes.
 pub async fn run(
     cfg: ServerConfig,
@@ -303,6 +359,7 @@ pub async fn run(
     let (registry, ecr, logs) = (app.registry.clone(), app.ecr.clone(), app.logs.clone());
     let ecs = app.ecs.clone();
     let monitor = tokio::spawn(app.control.clone().monitor());
+    let services = tokio::spawn(service_scheduler(ecs.clone()));
     // Housekeeping: lifecycle policies, then garbage collection, hourly
     // and whenever the operator sends SIGHUP.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(
@@ -397,5 +454,6 @@ pub async fn run(
     }
     gc.abort();
     monitor.abort();
+    services.abort();
     Ok(())
 }
