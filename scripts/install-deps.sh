@@ -32,7 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Real clients for the end-to-end tests (PyPI): the AWS CLI and SDK, oras;
-# moto's server is the ECS benchmark's peer.
-if ! python3 -c 'import awscli, boto3, oras, moto' >/dev/null 2>&1; then
-  python3 -m pip install --quiet awscli boto3 oras 'moto[server]'
+# moto's server is the ECS benchmark's peer; ecs-deploy deploys to services.
+if ! python3 -c 'import awscli, boto3, oras, moto, ecs_deploy' >/dev/null 2>&1; then
+  python3 -m pip install --quiet awscli boto3 oras 'moto[server]' ecs-deploy
 fi

@@ -15,7 +15,7 @@ use aws_sdk_ecs::types::{
     NetworkConfiguration, NetworkMode, PortMapping, Task, TransportProtocol,
 };
 
-use common::{Server, run};
+use common::{AgentProc, Server, client, env, push_busybox, push_layout, run};
 
 /// One agent per machine serves `169.254.170.2:80`: the test that reads
 /// task metadata runs alone, the other agent tests together.
@@ -23,58 +23,6 @@ static METADATA: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 async fn shared_agents() -> tokio::sync::RwLockReadGuard<'static, ()> {
     METADATA.read().await
-}
-
-fn env(s: &Server, k: &str) -> String {
-    s.credentials().into_iter().find(|(n, _)| n == k).unwrap().1
-}
-
-fn client(s: &Server) -> Client {
-    let conf = aws_sdk_ecs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(env(s, "AWS_ENDPOINT_URL"))
-        .credentials_provider(Credentials::new(
-            env(s, "AWS_ACCESS_KEY_ID"),
-            env(s, "AWS_SECRET_ACCESS_KEY"),
-            None,
-            None,
-            "dockyard",
-        ))
-        .build();
-    Client::from_conf(conf)
-}
-
-/// Pushes the busybox image to the server's registry as `REPO:latest`.
-fn push_busybox(s: &Server, repo: &str) -> String {
-    let home = s.data.parent().unwrap().to_path_buf();
-    let creds = s.credentials();
-    let (ok, out) = s.aws(
-        &creds,
-        &["ecr", "create-repository", "--repository-name", repo],
-    );
-    assert!(ok, "{out}");
-    let (ok, password) = s.aws(&creds, &["ecr", "get-login-password"]);
-    assert!(ok, "{password}");
-    let src = home.join("busybox-layout");
-    if !src.exists() {
-        dockyard_testkit::busybox_oci_layout(&src, "busybox:latest").unwrap();
-    }
-    let image = format!("127.0.0.1:{}/{repo}:latest", s.port);
-    let (ok, out) = run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &format!("AWS:{}", password.trim()),
-            &format!("oci:{}:busybox:latest", src.display()),
-            &format!("docker://{image}"),
-        ],
-        &home,
-    );
-    assert!(ok, "{out}");
-    image
 }
 
 async fn task(c: &Client, cluster: &str, arn: &str) -> Task {
@@ -510,45 +458,6 @@ async fn bad_requests_get_ecs_errors() {
     );
 }
 
-/// A `dockyard agent` process joined to a cluster.
-struct AgentProc {
-    child: std::process::Child,
-}
-
-impl AgentProc {
-    fn start(s: &Server, cluster: &str, state: &std::path::Path) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_dockyard"))
-            .args(s.global_args())
-            .args([
-                "agent",
-                "--cluster",
-                cluster,
-                "--availability-zone",
-                "us-east-1b",
-            ])
-            .args([
-                "--attribute",
-                "stack=blue",
-                "--state-dir",
-                state.to_str().unwrap(),
-            ])
-            .env("AWS_ENDPOINT_URL", env(s, "AWS_ENDPOINT_URL"))
-            .env("AWS_ACCESS_KEY_ID", env(s, "AWS_ACCESS_KEY_ID"))
-            .env("AWS_SECRET_ACCESS_KEY", env(s, "AWS_SECRET_ACCESS_KEY"))
-            .stderr(std::fs::File::create(state.with_extension("log")).unwrap())
-            .spawn()
-            .unwrap();
-        Self { child }
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn instance(c: &Client, cluster: &str) -> Option<aws_sdk_ecs::types::ContainerInstance> {
     let arns = c
         .list_container_instances()
@@ -915,28 +824,8 @@ async fn boto3_inside_a_task_calls_the_server_with_the_task_role() {
         serde_json::json!({"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["python3"]}),
     )
     .unwrap();
+    let image = push_layout(&s, "py", &layout, "py:latest");
     let creds = s.credentials();
-    let (ok, out) = s.aws(
-        &creds,
-        &["ecr", "create-repository", "--repository-name", "py"],
-    );
-    assert!(ok, "{out}");
-    let (ok, password) = s.aws(&creds, &["ecr", "get-login-password"]);
-    assert!(ok, "{password}");
-    let image = format!("127.0.0.1:{}/py:latest", s.port);
-    let (ok, out) = run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &format!("AWS:{}", password.trim()),
-            &format!("oci:{}:py:latest", layout.display()),
-            &format!("docker://{image}"),
-        ],
-        &home,
-    );
-    assert!(ok, "{out}");
 
     let c = client(&s);
     c.create_cluster().send().await.unwrap();

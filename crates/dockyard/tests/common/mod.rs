@@ -244,3 +244,177 @@ pub fn run(program: &str, args: &[&str], home: &std::path::Path) -> (bool, Strin
         ),
     )
 }
+
+/// Starts a server with no built-in agent and extra `server` flags.
+pub fn server_without_agent(extra: &[&str]) -> Server {
+    let mut args = vec!["--no-local-agent"];
+    args.extend_from_slice(extra);
+    Server::start_with(&args, None)
+}
+
+pub fn env(s: &Server, k: &str) -> String {
+    s.credentials().into_iter().find(|(n, _)| n == k).unwrap().1
+}
+
+/// An AWS SDK for Rust ECS client pointed at the server.
+pub fn client(s: &Server) -> aws_sdk_ecs::Client {
+    use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_ecs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(env(s, "AWS_ENDPOINT_URL"))
+        .credentials_provider(Credentials::new(
+            env(s, "AWS_ACCESS_KEY_ID"),
+            env(s, "AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "dockyard",
+        ))
+        .build();
+    aws_sdk_ecs::Client::from_conf(conf)
+}
+
+/// Pushes the busybox image to the server's registry as `REPO:latest`.
+pub fn push_busybox(s: &Server, repo: &str) -> String {
+    let src = s.data.parent().unwrap().join("busybox-layout");
+    if !src.exists() {
+        dockyard_testkit::busybox_oci_layout(&src, "busybox:latest").unwrap();
+    }
+    push_layout(s, repo, &src, "busybox:latest")
+}
+
+/// Creates repository `repo` and copies `tag` of the OCI layout at
+/// `layout` into it as `REPO:latest` with skopeo; the image reference.
+pub fn push_layout(s: &Server, repo: &str, layout: &std::path::Path, tag: &str) -> String {
+    let home = s.data.parent().unwrap().to_path_buf();
+    let creds = s.credentials();
+    let (ok, out) = s.aws(
+        &creds,
+        &["ecr", "create-repository", "--repository-name", repo],
+    );
+    assert!(ok, "{out}");
+    let (ok, password) = s.aws(&creds, &["ecr", "get-login-password"]);
+    assert!(ok, "{password}");
+    let image = format!("127.0.0.1:{}/{repo}:latest", s.port);
+    let (ok, out) = run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &format!("AWS:{}", password.trim()),
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("docker://{image}"),
+        ],
+        &home,
+    );
+    assert!(ok, "{out}");
+    image
+}
+
+/// A `dockyard agent` process joined to a cluster.
+pub struct AgentProc {
+    pub child: Child,
+    /// `--data-dir`, `--bridge` and `--subnet` of an agent with an engine
+    /// of its own (several on one machine), reset on drop.
+    own: Option<Vec<String>>,
+}
+
+impl AgentProc {
+    /// An agent sharing the server's engine (its data dir and bridge).
+    pub fn start(s: &Server, cluster: &str, state: &std::path::Path) -> Self {
+        Self::spawn(
+            s,
+            s.global_args(),
+            None,
+            &[
+                "--cluster",
+                cluster,
+                "--availability-zone",
+                "us-east-1b",
+                "--attribute",
+                "stack=blue",
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+            &state.with_extension("log"),
+        )
+    }
+
+    /// One of several "instances" on this machine: its own engine data
+    /// directory, bridge and subnet, zone and resources.
+    pub fn instance(s: &Server, cluster: &str, name: &str, zone: &str, cpu: u32, mem: u32) -> Self {
+        let dir = s.data.parent().unwrap().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let global = vec![
+            "--data-dir".to_string(),
+            dir.join("data").to_str().unwrap().to_string(),
+            "--bridge".to_string(),
+            dockyard_testkit::unique("dya"),
+            "--subnet".to_string(),
+            dockyard_testkit::free_subnet("172.26"),
+        ];
+        let (cpu, mem) = (cpu.to_string(), mem.to_string());
+        Self::spawn(
+            s,
+            global.clone(),
+            Some(global),
+            &[
+                "--cluster",
+                cluster,
+                "--availability-zone",
+                zone,
+                "--attribute",
+                &format!("node={name}"),
+                "--cpu",
+                &cpu,
+                "--memory",
+                &mem,
+                "--state-dir",
+                dir.join("state").to_str().unwrap(),
+            ],
+            &dir.join("agent.log"),
+        )
+    }
+
+    fn spawn(
+        s: &Server,
+        global: Vec<String>,
+        own: Option<Vec<String>>,
+        args: &[&str],
+        log: &std::path::Path,
+    ) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_dockyard"))
+            .args(global)
+            .arg("agent")
+            .args(args)
+            .env("AWS_ENDPOINT_URL", env(s, "AWS_ENDPOINT_URL"))
+            .env("AWS_ACCESS_KEY_ID", env(s, "AWS_ACCESS_KEY_ID"))
+            .env("AWS_SECRET_ACCESS_KEY", env(s, "AWS_SECRET_ACCESS_KEY"))
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, own }
+    }
+
+    /// Kills the agent at once (its tasks keep running, as on a host
+    /// whose agent died).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        self.kill9();
+        if let Some(global) = &self.own {
+            // Its tasks outlive it: remove them, the bridge and its rules.
+            let _ = Command::new(env!("CARGO_BIN_EXE_dockyard"))
+                .args(global)
+                .args(["system", "reset"])
+                .output();
+        }
+    }
+}

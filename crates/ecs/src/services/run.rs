@@ -192,6 +192,10 @@ impl EcsService {
         // this round's decisions are stale and the next round decides anew.
         let mut next = rec.clone();
         next.sched = plan.service.clone();
+        // A rollback changes what the service runs.
+        if let Some(p) = next.sched.deployments.first() {
+            next.task_definition = p.task_definition.clone();
+        }
         next.accounted = still;
         push_events(&mut next, &plan.events, now_ms);
         if drained {
