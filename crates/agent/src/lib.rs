@@ -51,6 +51,9 @@ pub struct AgentConfig {
     pub address: Option<String>,
     /// Serve task metadata and credentials at `http://169.254.170.2`.
     pub metadata: bool,
+    /// The node's name as ECS reports it (its hostname); the machine's
+    /// by default. Several agents on one machine are told apart by it.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +175,7 @@ impl Agent {
                 .address
                 .clone()
                 .unwrap_or_else(|| "127.0.0.1".into()),
-            hostname: hostname(),
+            hostname: self.cfg.name.clone().unwrap_or_else(hostname),
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let r: RegisterResponse = self

@@ -36,6 +36,11 @@ pub struct AgentArgs {
     /// Where the agent keeps its state (default: `DATA_DIR/agent-CLUSTER`).
     #[arg(long)]
     pub state_dir: Option<std::path::PathBuf>,
+    /// The node's name (the hostname it registers with, and the attribute
+    /// `dockyard.node-name`); the machine's hostname by default. Gives
+    /// several agents on one machine names of their own.
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 pub fn agent(
@@ -60,6 +65,10 @@ pub fn agent(
             .ok_or_else(|| anyhow::anyhow!("--attribute takes NAME=VALUE, not {kv}"))?;
         attributes.insert(k.to_string(), v.to_string());
     }
+    // The name is also an attribute, so placement can select by it.
+    if let Some(n) = &a.name {
+        attributes.insert("dockyard.node-name".into(), n.clone());
+    }
     if let Some(z) = &a.availability_zone {
         attributes.insert("ecs.availability-zone".into(), z.clone());
     }
@@ -79,6 +88,7 @@ pub fn agent(
         memory: a.memory,
         address: a.address.clone(),
         metadata: true,
+        name: a.name.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -306,6 +306,14 @@ async fn a_service_spreads_survives_a_lost_agent_and_rolls_within_bounds() {
         })
         .collect();
     wait_instances(&s, &c, 3).await;
+    let named = c
+        .list_container_instances()
+        .cluster(CLUSTER)
+        .filter("attribute:dockyard.node-name == node-b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.container_instance_arns().len(), 1, "{named:?}");
     let v1 = register(&c, "web", &image, "1", LOOP).await;
     let v2 = register(&c, "web", &image, "2", LOOP).await;
     let v3 = register(&c, "web", &image, "3", LOOP).await;

@@ -6,7 +6,6 @@
 //! consistent.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
@@ -18,6 +17,10 @@ use crate::model::{TASKS, Task, decode};
 struct Inner {
     /// The highest task revision applied.
     rev: Revision,
+    /// How many events of `rev` were applied: one commit's events arrive
+    /// one by one, so a reader waiting for a write of several tasks must
+    /// also wait for all of them.
+    rev_events: usize,
     /// cluster -> task id -> task.
     clusters: HashMap<String, BTreeMap<String, Arc<Entry>>>,
 }
@@ -58,8 +61,9 @@ impl std::ops::Deref for Entry {
 pub(crate) struct TaskIndex {
     inner: Mutex<Inner>,
     cv: Condvar,
-    /// The revision of this process's last task write.
-    written: AtomicU64,
+    /// The revision of this process's last task write, and how many task
+    /// keys it wrote.
+    written: Mutex<(Revision, usize)>,
 }
 
 /// How long a read waits for the watch to deliver this process's own
@@ -75,7 +79,7 @@ impl TaskIndex {
         let index = Arc::new(Self {
             inner: Mutex::new(Inner::default()),
             cv: Condvar::new(),
-            written: AtomicU64::new(0),
+            written: Mutex::new((0, 0)),
         });
         let weak_store: Weak<dyn Store> = Arc::downgrade(store);
         let idx = index.clone();
@@ -153,7 +157,10 @@ impl TaskIndex {
         // page's revision replays them, which is harmless.
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.clusters = clusters;
-        inner.rev = inner.rev.max(at);
+        if at >= inner.rev {
+            inner.rev = at;
+            inner.rev_events = usize::MAX;
+        }
         drop(inner);
         self.cv.notify_all();
         Ok(at)
@@ -179,26 +186,42 @@ impl TaskIndex {
                 }
             }
         }
-        inner.rev = inner.rev.max(rev);
+        if rev > inner.rev {
+            inner.rev = rev;
+            inner.rev_events = 1;
+        } else if rev == inner.rev {
+            inner.rev_events = inner.rev_events.saturating_add(1);
+        }
         drop(inner);
         self.cv.notify_all();
     }
 
-    /// Notes a task write of this process at `rev`.
+    /// Notes a write of one task key by this process at `rev`.
     pub fn wrote(&self, rev: Revision) {
-        self.written.fetch_max(rev, Ordering::SeqCst);
+        self.wrote_n(rev, 1);
+    }
+
+    /// Notes a write of `n` task keys by this process at `rev`.
+    pub fn wrote_n(&self, rev: Revision, n: usize) {
+        let mut w = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        if rev > w.0 {
+            *w = (rev, n);
+        } else if rev == w.0 {
+            w.1 = w.1.max(n);
+        }
     }
 
     /// Waits until this process's own writes are in the index.
     fn synced(&self) -> std::sync::MutexGuard<'_, Inner> {
-        let want = self.written.load(Ordering::SeqCst);
+        let (want, n) = *self.written.lock().unwrap_or_else(|p| p.into_inner());
+        let behind = |i: &Inner| i.rev < want || (i.rev == want && i.rev_events < n);
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.rev >= want {
+        if !behind(&inner) {
             return inner;
         }
         let (inner, _) = self
             .cv
-            .wait_timeout_while(inner, CATCH_UP, |i| i.rev < want)
+            .wait_timeout_while(inner, CATCH_UP, |i| behind(i))
             .unwrap_or_else(|p| p.into_inner());
         inner
     }

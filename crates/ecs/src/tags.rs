@@ -11,8 +11,8 @@ use crate::error::invalid;
 use crate::ids::resource_of;
 use crate::input::{TagIn, decode, merge_tags, tags};
 use crate::model::{
-    Cluster, Instance, StoredTaskDefinition, Tag, Task, cluster_key, instance_key, task_key,
-    taskdef_key,
+    Cluster, Instance, ServiceRecord, StoredTaskDefinition, Tag, Task, cluster_key, instance_key,
+    service_key, task_key, taskdef_key,
 };
 
 #[derive(Deserialize)]
@@ -29,6 +29,7 @@ enum Resource {
     Task(String, String),
     Instance(String, String),
     TaskDefinition(String, u32),
+    Service(String, String),
 }
 
 fn not_found(arn: &str) -> ApiError {
@@ -53,6 +54,7 @@ fn parse(ctx: &CallContext, arn: &str) -> Result<Resource, ApiError> {
         "cluster" => Ok(Resource::Cluster(rest.to_string())),
         "task" => two().map(|(c, id)| Resource::Task(c, id)),
         "container-instance" => two().map(|(c, id)| Resource::Instance(c, id)),
+        "service" => two().map(|(c, name)| Resource::Service(c, name)),
         "task-definition" => {
             let (f, r) = rest
                 .rsplit_once(':')
@@ -95,6 +97,7 @@ impl EcsService {
             Resource::Task(c, id) => on!(Task, task_key(&c, &id), tags),
             Resource::Instance(c, id) => on!(Instance, instance_key(&c, &id), tags),
             Resource::TaskDefinition(f, r) => on!(StoredTaskDefinition, taskdef_key(&f, r), tags),
+            Resource::Service(c, name) => on!(ServiceRecord, service_key(&c, &name), tags),
         }
     }
 

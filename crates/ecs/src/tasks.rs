@@ -485,7 +485,7 @@ impl EcsService {
                 })
                 .map_err(store_err)?;
             if r.succeeded {
-                self.index.wrote(r.revision);
+                self.index.wrote_n(r.revision, tasks.len());
                 return Ok((tasks, plan.failures));
             }
         }

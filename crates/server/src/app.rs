@@ -435,6 +435,7 @@ pub async fn run(
                 memory: None,
                 address: Some(host.ip().to_string()),
                 metadata: true,
+                name: None,
             })?;
             Some(tokio::spawn(agent.run(async move {
                 let _ = agent_stopped.await;

@@ -372,6 +372,8 @@ impl AgentProc {
                 &mem,
                 "--state-dir",
                 dir.join("state").to_str().unwrap(),
+                "--name",
+                name,
             ],
             &dir.join("agent.log"),
         )

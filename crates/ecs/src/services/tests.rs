@@ -135,6 +135,13 @@ fn a_service_starts_its_tasks_spread_and_reports_steady_state() {
         events.iter().any(|e| e.contains("has started 3 tasks")),
         "{events:?}"
     );
+    let arn = s["serviceArn"].as_str().unwrap();
+    fx.ok(
+        "TagResource",
+        json!({"resourceArn": arn, "tags": [{"key": "env", "value": "prod"}]}),
+    );
+    let t = fx.ok("ListTagsForResource", json!({"resourceArn": arn}));
+    assert_eq!(t["tags"].as_array().unwrap().len(), 2, "{t}");
     let c = fx.ok("DescribeClusters", json!({"clusters": ["c"]}));
     assert_eq!(c["clusters"][0]["activeServicesCount"], 1);
     assert_eq!(
