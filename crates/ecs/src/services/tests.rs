@@ -392,3 +392,46 @@ fn a_daemon_runs_once_per_instance_and_follows_new_ones() {
     assert_eq!(service_tasks(&fx, "RUNNING").len(), 3);
     assert_eq!(describe(&fx, "s")["desiredCount"], 3);
 }
+
+#[test]
+fn a_task_that_fits_nowhere_waits_with_a_reason_until_capacity_appears() {
+    let fx = Fx::new();
+    fx.ok("CreateCluster", json!({"clusterName": "c"}));
+    fx.node(NodeKind::Instance, Some("c"), 1024, 100);
+    fx.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "big", "containerDefinitions": [
+            {"name": "web", "image": "busybox", "memory": 512, "cpu": 128}]}),
+    );
+    fx.ok(
+        "CreateService",
+        json!({"cluster": "c", "serviceName": "s", "taskDefinition": "big", "desiredCount": 1,
+               "serviceConnectConfiguration": {"enabled": true, "namespace": "internal"}}),
+    );
+    round(&fx);
+    round(&fx);
+    let s = describe(&fx, "s");
+    let msgs: Vec<&str> = s["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    let unplaced: Vec<&&str> = msgs
+        .iter()
+        .filter(|m| m.contains("was unable to place a task"))
+        .collect();
+    assert_eq!(unplaced.len(), 1, "said once, not every round: {msgs:?}");
+    assert!(
+        unplaced[0].contains("insufficient memory available"),
+        "{msgs:?}"
+    );
+    assert!(service_tasks(&fx, "RUNNING").is_empty());
+    fx.node(NodeKind::Instance, Some("c"), 1024, 1024);
+    round(&fx);
+    assert_eq!(service_tasks(&fx, "RUNNING").len(), 1);
+    let by_ns = fx.ok("ListServicesByNamespace", json!({"namespace": "internal"}));
+    assert_eq!(by_ns["serviceArns"][0], s["serviceArn"]);
+    let none = fx.ok("ListServicesByNamespace", json!({"namespace": "other"}));
+    assert!(none["serviceArns"].as_array().unwrap().is_empty());
+}
