@@ -133,48 +133,103 @@ pub fn place(
     } else {
         &req.strategies[..]
     };
+    // The instance itself must change with each placement only when
+    // something reads it back: fixed ports, or `memberOf` expressions
+    // (`runningTasksCount`, `task:group`). CPU, memory and the group's
+    // count are kept as counters, so a placement costs one pass.
+    let track_state = !req.host_ports.is_empty() || !rules.member_of.is_empty();
     // Deregistered instances take no part at all, not even as failures.
     let mut slots: Vec<Slot> = instances
         .iter()
         .filter(|i| i.status.is_registered())
-        .map(|i| Slot {
-            group_tasks: i.live_tasks().filter(|t| t.group == group).count(),
-            state: Cow::Borrowed(i),
+        .map(|i| {
+            // One pass over the instance's tasks for all three counts.
+            let (mut cpu, mut memory, mut group_tasks) = (0u64, 0u64, 0usize);
+            for t in &i.tasks {
+                cpu += u64::from(t.cpu);
+                memory += u64::from(t.memory);
+                if !t.desired_stopped && t.group == group {
+                    group_tasks += 1;
+                }
+            }
+            Slot {
+                group_tasks,
+                remaining_cpu: u64::from(i.registered.cpu).saturating_sub(cpu),
+                remaining_memory: u64::from(i.registered.memory).saturating_sub(memory),
+                state: Cow::Borrowed(i),
+            }
         })
         .collect();
+    // Spread over an attribute: each slot's value as a number, and the
+    // group's tasks per value, kept as tasks are placed.
+    let spreads: Vec<Buckets> = strategies
+        .iter()
+        .filter_map(|s| match s {
+            Strategy::Spread(SpreadField::Attribute(name)) => Some(Buckets::new(name, &slots)),
+            _ => None,
+        })
+        .collect();
+    let mut spreads = spreads;
     let mut rng = Rng::new(seed);
     let mut plan = Placement::default();
+    let mut candidates = Vec::with_capacity(slots.len());
 
     for index in 0..count {
-        let mut candidates = Vec::new();
-        let mut refusals = Vec::new();
-        for (i, slot) in slots.iter().enumerate() {
-            match rules.refusal(slot) {
-                None => candidates.push(i),
-                Some(reason) => refusals.push(PlacementFailure {
-                    arn: slot.state.arn.clone(),
-                    reason,
-                }),
+        // The candidates, already narrowed by the first strategy: one pass.
+        candidates.clear();
+        let mut least = u64::MAX;
+        for i in 0..slots.len() {
+            if rules.refusal(&slots[i]).is_some() {
+                continue;
+            }
+            let k = key(&strategies[0], i, &slots, &spreads);
+            if k < least {
+                least = k;
+                candidates.clear();
+            }
+            if k == least {
+                candidates.push(i);
             }
         }
         if candidates.is_empty() {
             plan.unplaced = (index..count).collect();
-            plan.failures = refusals;
+            plan.failures = slots
+                .iter()
+                .filter_map(|slot| {
+                    rules.refusal(slot).map(|reason| PlacementFailure {
+                        arn: slot.state.arn.clone(),
+                        reason,
+                    })
+                })
+                .collect();
             break;
         }
-        let chosen = choose(candidates, strategies, &slots, &mut rng);
+        // `random` ends the chain wherever it stands.
+        let rest = if matches!(strategies[0], Strategy::Random) {
+            &[][..]
+        } else {
+            &strategies[1..]
+        };
+        let chosen = choose(&mut candidates, rest, &slots, &spreads, &mut rng);
         let slot = &mut slots[chosen];
-        slot.state.to_mut().tasks.push(PlacedTask {
-            arn: String::new(),
-            group: group.clone(),
-            family: req.family.clone(),
-            task_definition_arn: String::new(),
-            cpu: req.cpu,
-            memory: req.memory,
-            ports: req.host_ports.clone(),
-            desired_stopped: false,
-        });
+        if track_state {
+            slot.state.to_mut().tasks.push(PlacedTask {
+                arn: String::new(),
+                group: group.clone(),
+                family: req.family.clone(),
+                task_definition_arn: String::new(),
+                cpu: req.cpu,
+                memory: req.memory,
+                ports: req.host_ports.clone(),
+                desired_stopped: false,
+            });
+        }
+        slot.remaining_cpu = slot.remaining_cpu.saturating_sub(u64::from(req.cpu));
+        slot.remaining_memory = slot.remaining_memory.saturating_sub(u64::from(req.memory));
         slot.group_tasks += 1;
+        for b in &mut spreads {
+            b.totals[b.of_slot[chosen]] += 1;
+        }
         plan.placed.push((index, slot.state.arn.clone()));
     }
     Ok(plan)
@@ -186,6 +241,39 @@ struct Slot<'a> {
     /// Live tasks of the request's group, including those placed here by
     /// this call.
     group_tasks: usize,
+    remaining_cpu: u64,
+    remaining_memory: u64,
+}
+
+/// The values of one attribute over the slots: `of_slot[i]` numbers slot
+/// i's value (instances without it share one number), `totals[v]` counts
+/// the group's tasks on every registered instance with value `v`,
+/// candidate or not: spreading is about where the group already runs.
+struct Buckets {
+    name: String,
+    of_slot: Vec<usize>,
+    totals: Vec<usize>,
+}
+
+impl Buckets {
+    fn new(name: &str, slots: &[Slot]) -> Self {
+        let mut numbers: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+        let mut of_slot = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let value = slot.state.attributes.get(name).and_then(|v| v.as_deref());
+            let next = numbers.len();
+            of_slot.push(*numbers.entry(value).or_insert(next));
+        }
+        let mut totals = vec![0; numbers.len()];
+        for (i, slot) in slots.iter().enumerate() {
+            totals[of_slot[i]] += slot.group_tasks;
+        }
+        Self {
+            name: name.to_string(),
+            of_slot,
+            totals,
+        }
+    }
 }
 
 struct Rules<'a> {
@@ -207,10 +295,10 @@ impl Rules<'_> {
         if !req.required_attributes.iter().all(|a| a.is_met_by(state)) {
             return Some(FailureReason::Attribute);
         }
-        if state.remaining_cpu() < u64::from(req.cpu) {
+        if slot.remaining_cpu < u64::from(req.cpu) {
             return Some(FailureReason::Cpu);
         }
-        if state.remaining_memory() < u64::from(req.memory) {
+        if slot.remaining_memory < u64::from(req.memory) {
             return Some(FailureReason::Memory);
         }
         if req.host_ports.iter().any(|p| state.port_taken(*p)) {
@@ -226,40 +314,37 @@ impl Rules<'_> {
     }
 }
 
-/// Narrows `candidates` (indices into `slots`, never empty) strategy by
-/// strategy, then picks one of what is left at random.
-fn choose(mut set: Vec<usize>, strategies: &[Strategy], slots: &[Slot], rng: &mut Rng) -> usize {
-    for strategy in strategies {
-        if set.len() == 1 {
+/// What a strategy minimises for slot `i` (`random` ranks all alike).
+fn key(strategy: &Strategy, i: usize, slots: &[Slot], spreads: &[Buckets]) -> u64 {
+    match strategy {
+        Strategy::Binpack(Field::Cpu) => slots[i].remaining_cpu,
+        Strategy::Binpack(Field::Memory) => slots[i].remaining_memory,
+        Strategy::Spread(SpreadField::InstanceId | SpreadField::Host) => {
+            slots[i].group_tasks as u64
+        }
+        Strategy::Spread(SpreadField::Attribute(name)) => spreads
+            .iter()
+            .find(|b| &b.name == name)
+            .map_or(0, |b| b.totals[b.of_slot[i]] as u64),
+        Strategy::Random => 0,
+    }
+}
+
+/// Narrows `set` (indices into `slots`, never empty, already narrowed by
+/// the first strategy) by the remaining strategies in order, then picks
+/// one of what is left at random.
+fn choose(
+    set: &mut Vec<usize>,
+    rest: &[Strategy],
+    slots: &[Slot],
+    spreads: &[Buckets],
+    rng: &mut Rng,
+) -> usize {
+    for strategy in rest {
+        if set.len() == 1 || matches!(strategy, Strategy::Random) {
             break;
         }
-        match strategy {
-            Strategy::Binpack(field) => {
-                let remaining = |i: &usize| match field {
-                    Field::Cpu => slots[*i].state.remaining_cpu(),
-                    Field::Memory => slots[*i].state.remaining_memory(),
-                };
-                keep_least(&mut set, remaining);
-            }
-            Strategy::Spread(SpreadField::InstanceId | SpreadField::Host) => {
-                keep_least(&mut set, |i| slots[*i].group_tasks);
-            }
-            Strategy::Spread(SpreadField::Attribute(name)) => {
-                let bucket = |slot: &Slot| -> Option<String> {
-                    slot.state.attributes.get(name).cloned().flatten()
-                };
-                // Tasks on every registered instance count, candidates or
-                // not: spreading is about where the group already runs.
-                let mut totals: BTreeMap<Option<String>, usize> = BTreeMap::new();
-                for slot in slots {
-                    *totals.entry(bucket(slot)).or_default() += slot.group_tasks;
-                }
-                keep_least(&mut set, |i| {
-                    totals.get(&bucket(&slots[*i])).copied().unwrap_or(0)
-                });
-            }
-            Strategy::Random => break,
-        }
+        keep_least(set, |i| key(strategy, i, slots, spreads));
     }
     if set.len() == 1 {
         set[0]
@@ -268,8 +353,23 @@ fn choose(mut set: Vec<usize>, strategies: &[Strategy], slots: &[Slot], rng: &mu
     }
 }
 
-fn keep_least<K: Ord>(set: &mut Vec<usize>, key: impl Fn(&usize) -> K) {
-    if let Some(least) = set.iter().map(&key).min() {
-        set.retain(|i| key(i) == least);
+/// Keeps the members of `set` with the least `key`, in one pass.
+fn keep_least<K: Ord + Copy>(set: &mut Vec<usize>, key: impl Fn(usize) -> K) {
+    let mut least: Option<K> = None;
+    let mut kept = 0;
+    for n in 0..set.len() {
+        let i = set[n];
+        let k = key(i);
+        match least {
+            Some(l) if k > l => continue,
+            Some(l) if k == l => {}
+            _ => {
+                least = Some(k);
+                kept = 0;
+            }
+        }
+        set[kept] = i;
+        kept += 1;
     }
+    set.truncate(kept);
 }
