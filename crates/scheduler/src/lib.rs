@@ -2,8 +2,10 @@
 //! scheduler: (request, cluster state, seed) -> plan. No I/O, no clock;
 //! every random choice comes from the seed, so the same input always gives
 //! the same plan. The control plane calls [`place`] for `RunTask`, and
-//! the services reconciler will call it for each step; `ListContainerInstances`
-//! uses [`filter_instances`].
+//! the services reconciler will call it for each step; a caller placing
+//! many requests on one cluster can prepare it once as a [`ClusterView`]
+//! and get the same plans faster. `ListContainerInstances` uses
+//! [`filter_instances`].
 //!
 //! # Placement rules
 //!
@@ -69,7 +71,7 @@ pub use model::{
     HostPort, InstanceState, InstanceStatus, MAX_CONSTRAINTS, PlacedTask, Protocol,
     RequiredAttribute, Resources, TaskRequest,
 };
-pub use place::{FailureReason, Placement, PlacementFailure, place};
+pub use place::{ClusterView, FailureReason, Placement, PlacementFailure, place};
 pub use query::{
     Argument, Comparison, Expression, MAX_EXPRESSION_LEN, Node, Operator, Pattern, QueryError,
     Subject, Version, filter_instances,

@@ -81,8 +81,33 @@ impl Expression {
     }
 
     pub fn matches(&self, instance: &InstanceState) -> bool {
-        self.root.matches(instance)
+        self.root.matches_with(instance, &Added::NONE)
     }
+
+    /// As [`matches`](Self::matches), on `instance` with `added` tasks
+    /// besides those in its state.
+    pub(crate) fn matches_with(&self, instance: &InstanceState, added: &Added) -> bool {
+        self.root.matches_with(instance, added)
+    }
+}
+
+/// Live tasks placement has put on an instance but that are not in its
+/// [`InstanceState::tasks`]: the subjects that read tasks (`task:group`,
+/// `runningTasksCount`) see them too, so placement need not copy the
+/// instance to add them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Added<'a> {
+    /// The groups of the added tasks (each once is enough: a group
+    /// matches if any task's does).
+    pub(crate) groups: &'a [&'a str],
+    pub(crate) count: u64,
+}
+
+impl Added<'_> {
+    pub(crate) const NONE: Added<'static> = Added {
+        groups: &[],
+        count: 0,
+    };
 }
 
 impl fmt::Display for Expression {
@@ -125,11 +150,15 @@ pub enum Node {
 
 impl Node {
     pub fn matches(&self, instance: &InstanceState) -> bool {
+        self.matches_with(instance, &Added::NONE)
+    }
+
+    fn matches_with(&self, instance: &InstanceState, added: &Added) -> bool {
         match self {
-            Self::And(a, b) => a.matches(instance) && b.matches(instance),
-            Self::Or(a, b) => a.matches(instance) || b.matches(instance),
-            Self::Not(a) => !a.matches(instance),
-            Self::Compare(c) => c.matches(instance),
+            Self::And(a, b) => a.matches_with(instance, added) && b.matches_with(instance, added),
+            Self::Or(a, b) => a.matches_with(instance, added) || b.matches_with(instance, added),
+            Self::Not(a) => !a.matches_with(instance, added),
+            Self::Compare(c) => c.matches_with(instance, added),
         }
     }
 }
@@ -331,6 +360,10 @@ pub struct Comparison {
 
 impl Comparison {
     pub fn matches(&self, instance: &InstanceState) -> bool {
+        self.matches_with(instance, &Added::NONE)
+    }
+
+    fn matches_with(&self, instance: &InstanceState, added: &Added) -> bool {
         match &self.subject {
             Subject::Attribute(name) => {
                 let values: Option<Vec<&str>> = instance
@@ -349,13 +382,17 @@ impl Comparison {
             }
             Subject::Ec2InstanceId => self.on_strings(Some(&[instance.ec2_instance_id.as_str()])),
             Subject::TaskGroup => {
-                let groups: Vec<&str> = instance.live_tasks().map(|t| t.group.as_str()).collect();
+                let groups: Vec<&str> = instance
+                    .live_tasks()
+                    .map(|t| t.group.as_str())
+                    .chain(added.groups.iter().copied())
+                    .collect();
                 // An instance with no tasks has no group to compare.
                 let values = (!groups.is_empty()).then_some(groups.as_slice());
                 self.on_strings(values)
             }
             Subject::RunningTasksCount => {
-                let count = instance.live_tasks().count() as u64;
+                let count = instance.live_tasks().count() as u64 + added.count;
                 match &self.argument {
                     Argument::Count(want) => self.ordered(count.cmp(want)),
                     _ => false,

@@ -5,8 +5,11 @@
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::constraint::Constraint;
 use crate::error::Invalid;
-use crate::model::{HostPort, RequiredAttribute, Resources};
+use crate::model::{HostPort, PlacedTask, RequiredAttribute, Resources};
+use crate::query::Expression;
+use crate::strategy::{Field, SpreadField, Strategy};
 
 /// The ports the ECS agent reserves by default.
 const RESERVED: [u16; 5] = [22, 2375, 2376, 51678, 51679];

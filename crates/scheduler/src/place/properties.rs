@@ -11,8 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::model::{HostPort, Protocol, RequiredAttribute, Resources};
+use crate::constraint::Constraint;
+use crate::model::{HostPort, PlacedTask, Protocol, RequiredAttribute, Resources};
+use crate::query::Expression;
 use crate::rng::Rng;
+use crate::strategy::{Field, SpreadField, Strategy};
 
 const CASES: u64 = 3000;
 const AZS: &[&str] = &["us-east-1a", "us-east-1b", "us-east-1c"];
@@ -75,7 +78,7 @@ fn fits(instance: &InstanceState, cpu: u32, memory: u32, ports: &[HostPort]) -> 
         && ports.iter().all(|p| !taken.contains(p))
 }
 
-fn gen_instance(rng: &mut Rng, n: usize) -> InstanceState {
+pub(super) fn gen_instance(rng: &mut Rng, n: usize) -> InstanceState {
     let status = if rng.chance(80) {
         InstanceStatus::Active
     } else {
@@ -164,7 +167,7 @@ fn member_of(rng: &mut Rng) -> Constraint {
     Constraint::MemberOf(Expression::parse(rng.pick(EXPRESSIONS)).unwrap())
 }
 
-fn gen_request(rng: &mut Rng) -> TaskRequest {
+pub(super) fn gen_request(rng: &mut Rng) -> TaskRequest {
     let mut constraints = Vec::new();
     if rng.chance(30) {
         constraints.push(Constraint::DistinctInstance);
