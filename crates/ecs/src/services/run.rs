@@ -202,17 +202,22 @@ impl EcsService {
             next.status = "INACTIVE".into();
             next.inactive_ms = Some(now_ms);
         }
-        let key = service_key(&rec.cluster, &rec.name);
-        let r = self
-            .store
-            .txn(Txn {
-                compares: vec![Compare::ModRevision(key.clone(), v.mod_revision)],
-                success: vec![db::put(&key, &next)],
-                failure: vec![],
-            })
-            .map_err(store_err)?;
-        if !r.succeeded {
-            return Ok(Some(now_ms));
+        // An unchanged record is not rewritten: the write would wake the
+        // scheduler's own watch, and a launch that keeps failing to place
+        // would spin.
+        if next != rec {
+            let key = service_key(&rec.cluster, &rec.name);
+            let r = self
+                .store
+                .txn(Txn {
+                    compares: vec![Compare::ModRevision(key.clone(), v.mod_revision)],
+                    success: vec![db::put(&key, &next)],
+                    failure: vec![],
+                })
+                .map_err(store_err)?;
+            if !r.succeeded {
+                return Ok(Some(now_ms));
+            }
         }
         for stop in &plan.stop {
             let id = stop.task.rsplit('/').next().unwrap_or(&stop.task);

@@ -409,7 +409,13 @@ fn a_task_that_fits_nowhere_waits_with_a_reason_until_capacity_appears() {
                "serviceConnectConfiguration": {"enabled": true, "namespace": "internal"}}),
     );
     round(&fx);
+    let rev = fx.svc.store().revision().unwrap();
     round(&fx);
+    assert_eq!(
+        fx.svc.store().revision().unwrap(),
+        rev,
+        "a round that changes nothing writes nothing (the scheduler would spin)"
+    );
     let s = describe(&fx, "s");
     let msgs: Vec<&str> = s["events"]
         .as_array()
