@@ -528,10 +528,18 @@ async fn circuit_breaker_rolls_back_daemons_follow_instances_and_ecs_deploy_depl
     assert!(out.status.success(), "ecs deploy: {text}\n{}", s.log());
     let svc = service(&c, "api").await;
     assert!(svc.task_definition().unwrap().ends_with("api:3"), "{text}");
-    assert!(
-        steady_on(&svc, svc.task_definition().unwrap(), 2),
-        "{svc:#?}"
-    );
+    // ecs-deploy returns once the old tasks are gone; the deployment
+    // completes when the new ones have settled.
+    let td3 = svc.task_definition().unwrap().to_string();
+    wait_service(
+        &s,
+        &c,
+        "api",
+        30,
+        "completed the ecs-deploy rollout",
+        |svc| steady_on(svc, &td3, 2),
+    )
+    .await;
 
     // A DAEMON service runs on each instance and follows one that joins.
     // (ecs-deploy deregistered the revisions it replaced, so a new one.)

@@ -50,7 +50,7 @@ pub use model::{
     Scheduling, Service, Start, Stop, StopCause, TaskView,
 };
 pub use reconcile::{
-    DEPLOYMENT_HISTORY, INELIGIBLE_REASON, MAX_LAUNCH_DELAY_MS, UNHEALTHY_REASON,
+    DEPLOYMENT_HISTORY, INELIGIBLE_REASON, MAX_LAUNCH_DELAY_MS, SETTLE_MS, UNHEALTHY_REASON,
     failure_threshold, launch_delay_ms, max_tasks, min_healthy, reconcile, scaling_reason,
 };
 

@@ -10,6 +10,14 @@ use crate::model::{
 /// The longest a launch is held back after tasks failed to start.
 pub const MAX_LAUNCH_DELAY_MS: i64 = 15 * 60 * 1000;
 
+/// How long a deployment's tasks must have been RUNNING (and healthy)
+/// before the deployment counts as COMPLETED. A container that starts and
+/// exits at once is RUNNING for an instant; without the window a
+/// deployment of such tasks could complete between their start and their
+/// exit and escape the circuit breaker. ECS does not document its own
+/// window; it marks deployments complete well after tasks start.
+pub const SETTLE_MS: i64 = 3000;
+
 /// How many drained deployments a service remembers.
 pub const DEPLOYMENT_HISTORY: usize = 10;
 
@@ -466,6 +474,15 @@ impl<'a> Run<'a> {
             .iter()
             .filter(|t| t.deployment == p_id && self.healthy(t))
             .count() as u32;
+        // The latest time a counted task reached RUNNING: until it has
+        // settled, the deployment is not complete.
+        let settles_at = self
+            .tasks
+            .iter()
+            .filter(|t| t.deployment == p_id && self.healthy(t))
+            .filter_map(|t| t.started_ms)
+            .max()
+            .map_or(now, |at| at + SETTLE_MS);
         let d = self.s.desired_count;
         let converged = old_present == 0
             && live == d
@@ -473,7 +490,9 @@ impl<'a> Run<'a> {
             && self.plan_start.is_empty()
             && self.plan_stop.is_empty();
         let name = self.s.name.clone();
-        if converged && self.primary().rollout == Rollout::InProgress {
+        if converged && self.primary().rollout == Rollout::InProgress && settles_at > now {
+            self.wake(settles_at);
+        } else if converged && self.primary().rollout == Rollout::InProgress {
             let p = self.primary_mut();
             p.rollout = Rollout::Completed;
             p.rollout_reason = format!("ECS deployment {p_id} completed.");

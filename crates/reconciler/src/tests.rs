@@ -72,7 +72,13 @@ fn converged_service_completes_and_says_steady_once() {
         task(1, "ecs-svc/1", Phase::Running),
         task(2, "ecs-svc/1", Phase::Running),
     ];
-    let p = reconcile(&s, &tasks, &[], &round(5));
+    // Tasks that have only just reached RUNNING do not complete the
+    // deployment: a container that exits at once would escape the breaker.
+    let early = reconcile(&s, &tasks, &[], &round(5));
+    assert!(early.start.is_empty() && early.stop.is_empty());
+    assert_eq!(early.service.deployments[0].rollout, Rollout::InProgress);
+    assert_eq!(early.wake_at_ms, Some(SETTLE_MS));
+    let p = reconcile(&s, &tasks, &[], &round(SETTLE_MS));
     assert!(p.start.is_empty() && p.stop.is_empty());
     assert_eq!(p.service.deployments[0].rollout, Rollout::Completed);
     assert!(
@@ -85,7 +91,7 @@ fn converged_service_completes_and_says_steady_once() {
             .iter()
             .any(|e| e.ends_with("has reached a steady state."))
     );
-    let again = reconcile(&p.service, &tasks, &[], &round(6));
+    let again = reconcile(&p.service, &tasks, &[], &round(SETTLE_MS + 1));
     assert!(again.events.is_empty(), "{:?}", again.events);
     assert!(again.is_noop(&p.service));
 }
@@ -309,7 +315,7 @@ fn drained_deployments_become_inactive_and_history_is_bounded() {
         &s,
         &[task(1, "ecs-svc/19", Phase::Running)],
         &[],
-        &round(30),
+        &round(SETTLE_MS),
     );
     let inactive = p
         .service
@@ -319,4 +325,60 @@ fn drained_deployments_become_inactive_and_history_is_bounded() {
         .count();
     assert_eq!(inactive, DEPLOYMENT_HISTORY);
     assert_eq!(p.service.deployments[0].rollout, Rollout::Completed);
+}
+
+#[test]
+fn tasks_that_run_for_an_instant_trip_the_breaker_instead_of_completing() {
+    let mut s = service(2, 50, 200);
+    s.circuit_breaker = CircuitBreaker {
+        enable: true,
+        rollback: true,
+    };
+    s.deployments[0].rollout = Rollout::Completed;
+    deploy(&mut s, "ecs-svc/2", "td:2", false, 10);
+    // Both new tasks are RUNNING for an instant and the old ones are gone.
+    let mut tasks = vec![
+        task(1, "ecs-svc/2", Phase::Running),
+        task(2, "ecs-svc/2", Phase::Running),
+    ];
+    for t in &mut tasks {
+        t.started_ms = Some(100);
+    }
+    let p = reconcile(&s, &tasks, &[], &round(200));
+    assert_eq!(p.service.deployments[0].rollout, Rollout::InProgress);
+    let mut s = p.service;
+    // They exit; their replacements do too.
+    let mut n = 3;
+    for round_ms in [300, 400] {
+        for t in &mut tasks {
+            if t.phase == Phase::Running {
+                t.phase = Phase::Stopped;
+                t.cause = StopCause::Failed;
+                t.stopped_reason = "Essential container in task exited".into();
+            }
+        }
+        let p = reconcile(&s, &tasks, &[], &round(round_ms));
+        for t in &mut tasks {
+            t.accounted |= p.account.contains(&t.arn);
+        }
+        s = p.service;
+        if s.deployments[0].task_definition == "td:1" {
+            break;
+        }
+        for st in &p.start {
+            for _ in 0..st.count {
+                let mut t = task(n, &st.deployment, Phase::Running);
+                t.started_ms = Some(round_ms);
+                tasks.push(t);
+                n += 1;
+            }
+        }
+    }
+    assert_eq!(s.deployments[0].task_definition, "td:1", "{s:#?}");
+    assert!(
+        s.deployments
+            .iter()
+            .any(|d| d.task_definition == "td:2" && d.rollout == Rollout::Failed),
+        "{s:#?}"
+    );
 }

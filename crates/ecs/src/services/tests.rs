@@ -35,6 +35,13 @@ fn round(fx: &Fx) {
     fx.svc.run_services(chrono::Utc::now()).unwrap();
 }
 
+/// A round once the tasks that are running have settled, so that a
+/// converged deployment completes.
+fn settled_round(fx: &Fx) {
+    let later = chrono::Utc::now() + chrono::Duration::milliseconds(dockyard_reconciler::SETTLE_MS);
+    fx.svc.run_services(later).unwrap();
+}
+
 /// Every node reports each of its tasks RUNNING (or STOPPED when asked).
 fn agents_run(fx: &Fx, nodes: &[String], seq: &mut u64) {
     for n in nodes {
@@ -116,6 +123,9 @@ fn a_service_starts_its_tasks_spread_and_reports_steady_state() {
     let mut seq = 0;
     agents_run(&fx, &nodes, &mut seq);
     round(&fx);
+    let s = describe(&fx, "s");
+    assert_eq!(s["deployments"][0]["rolloutState"], "IN_PROGRESS");
+    settled_round(&fx);
     let s = describe(&fx, "s");
     assert_eq!(s["runningCount"], 3);
     assert_eq!(s["deployments"][0]["rolloutState"], "COMPLETED");
@@ -245,6 +255,7 @@ fn a_rolling_update_keeps_its_bounds_and_completes() {
         assert!(running <= 4, "above maximumPercent: {s}");
         agents_run(&fx, &nodes, &mut seq);
     }
+    settled_round(&fx);
     let s = describe(&fx, "s");
     assert_eq!(s["deployments"].as_array().unwrap().len(), 1, "{s}");
     assert_eq!(s["deployments"][0]["taskDefinition"], s["taskDefinition"]);
