@@ -1,6 +1,6 @@
 //! `dockyard server` and `dockyard credentials`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use clap::Args;
@@ -28,6 +28,10 @@ pub struct ServerArgs {
     /// declared lost (STOPPED) and their services replace them.
     #[arg(long, default_value_t = 60, env = "DOCKYARD_NODE_LOST_SECONDS")]
     pub node_lost_seconds: u64,
+    /// The address load balancer listeners bind on (a listener on port P
+    /// is served at this address, port P). Defaults to the API address.
+    #[arg(long, env = "DOCKYARD_LB_ADDRESS")]
+    pub lb_address: Option<IpAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -57,6 +61,7 @@ pub fn server(
         local_agent,
         poll_seconds: a.agent_poll_seconds.max(1),
         node_lost_seconds: a.node_lost_seconds,
+        lb_address: a.lb_address.unwrap_or(a.listen.ip()),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

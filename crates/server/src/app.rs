@@ -2,7 +2,7 @@
 //! administrator key on first start, and serves the AWS front door and the
 //! OCI registry (`/v2/`) on one listener.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +19,10 @@ use dockyard_aws::{RequestView, Response as AwsResponse};
 use dockyard_control::{AGENT_PATHS, Control};
 use dockyard_ecr::{EcrOptions, EcrService};
 use dockyard_ecs::{CredentialIssuer, EcsOptions, EcsService};
+use dockyard_elbv2::{ElbService, RandomIds};
 use dockyard_engine::EngineConfig;
 use dockyard_image::FsContentStore;
+use dockyard_lbctl::{ListenerPorts, LoadBalancers};
 use dockyard_logs::LogsService;
 use dockyard_registry::{Registry, RegistryConfig};
 use dockyard_store::RedbStore;
@@ -43,6 +45,9 @@ pub struct ServerConfig {
     /// Seconds a disconnected agent's tasks are kept before they are
     /// declared lost (and their services replace them).
     pub node_lost_seconds: u64,
+    /// Where load balancer listeners bind (listener port P at this
+    /// address, port P).
+    pub lb_address: IpAddr,
 }
 
 impl ServerConfig {
@@ -55,6 +60,7 @@ impl ServerConfig {
             local_agent: None,
             poll_seconds: 10,
             node_lost_seconds: 60,
+            lb_address: IpAddr::from([127, 0, 0, 1]),
         }
     }
 }
@@ -79,6 +85,8 @@ pub enum AppError {
     Logs(String),
     #[error("built-in agent: {0}")]
     Agent(#[from] dockyard_agent::AgentError),
+    #[error("load balancers: {0}")]
+    LoadBalancers(std::io::Error),
 }
 
 /// Task role credentials are sessions of the key store, acting as the
@@ -171,7 +179,9 @@ pub struct App {
 }
 
 impl App {
-    pub fn open(cfg: &ServerConfig) -> Result<Self, AppError> {
+    /// Opens the server's state and starts its load balancers (which the
+    /// caller stops, blocking, when the server ends).
+    pub fn open(cfg: &ServerConfig) -> Result<(Self, LoadBalancers), AppError> {
         prepare_data_dir(&cfg.data_dir)?;
         let state = cfg.data_dir.join("state.redb");
         let store = Arc::new(RedbStore::open(&state)?);
@@ -214,6 +224,13 @@ impl App {
             Arc::new(KeyIssuer(keys.clone())),
             ecs_opts,
         ));
+        let lbs =
+            LoadBalancers::start(store.clone(), cfg.lb_address).map_err(AppError::LoadBalancers)?;
+        let elb = ElbService::new(store.clone(), Arc::new(RandomIds), lbs.health())
+            .with_port_check(Arc::new(ListenerPorts {
+                lb_ip: cfg.lb_address,
+                api: cfg.listen,
+            }));
         let logs = Arc::new(
             LogsService::open(store, cfg.data_dir.join("logs"))
                 .map_err(|e| AppError::Logs(e.to_string()))?,
@@ -222,8 +239,9 @@ impl App {
         let front = FrontDoor::new(keys, cfg.region.clone())
             .with_json_service(ecr.clone())
             .with_json_service(ecs.clone())
-            .with_json_service(logs.clone());
-        Ok(Self {
+            .with_json_service(logs.clone())
+            .with_query_service(Arc::new(elb));
+        let app = Self {
             front: Arc::new(front),
             registry,
             ecr,
@@ -231,7 +249,8 @@ impl App {
             ecs,
             logs,
             admin,
-        })
+        };
+        Ok((app, lbs))
     }
 }
 
@@ -355,7 +374,7 @@ pub async fn run(
     cfg: ServerConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AppError> {
-    let app = App::open(&cfg)?;
+    let (app, lbs) = App::open(&cfg)?;
     let (registry, ecr, logs) = (app.registry.clone(), app.ecr.clone(), app.logs.clone());
     let ecs = app.ecs.clone();
     let monitor = tokio::spawn(app.control.clone().monitor());
@@ -456,5 +475,6 @@ pub async fn run(
     gc.abort();
     monitor.abort();
     services.abort();
+    let _ = tokio::task::spawn_blocking(move || lbs.stop()).await;
     Ok(())
 }
