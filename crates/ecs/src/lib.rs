@@ -76,6 +76,9 @@ pub struct EcsService {
     creds: Arc<dyn CredentialIssuer>,
     opts: EcsOptions,
     index: Arc<index::TaskIndex>,
+    /// What the load balancers' health checks say about service tasks'
+    /// targets.
+    elb_health: Arc<dyn dockyard_elbv2::TargetHealthSource>,
 }
 
 impl EcsService {
@@ -86,7 +89,17 @@ impl EcsService {
             creds,
             opts,
             index,
+            elb_health: Arc::new(dockyard_elbv2::NoHealthReports),
         }
+    }
+
+    /// Counts target health from `health` in services' deployments.
+    pub fn with_target_health(
+        mut self,
+        health: Arc<dyn dockyard_elbv2::TargetHealthSource>,
+    ) -> Self {
+        self.elb_health = health;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

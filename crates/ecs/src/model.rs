@@ -315,6 +315,17 @@ pub struct Task {
     pub host_ports: Vec<u16>,
     #[serde(default)]
     pub extra: BTreeMap<String, String>,
+    /// A service task leaving its load balancers: deregistered, RUNNING
+    /// until its targets have drained, then stopped with this reason
+    /// (`lastStatus` reads DEACTIVATING meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivating: Option<Deactivation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deactivation {
+    pub until_ms: i64,
+    pub reason: String,
 }
 
 /// Task lifecycle states in order; a task only ever moves forward.

@@ -10,7 +10,11 @@ pub(crate) fn task(t: &Task, with_tags: bool) -> Value {
         "clusterArn": t.cluster_arn,
         "taskDefinitionArn": t.task_definition_arn,
         "overrides": if t.overrides.is_object() { t.overrides.clone() } else { json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}) },
-        "lastStatus": t.last_status,
+        "lastStatus": if t.deactivating.is_some() && t.last_status == "RUNNING" {
+            "DEACTIVATING"
+        } else {
+            t.last_status.as_str()
+        },
         "desiredStatus": t.desired_status,
         "launchType": t.launch_type,
         "containers": t.containers.iter().map(|c| container(t, c)).collect::<Vec<_>>(),

@@ -388,6 +388,7 @@ impl EcsService {
             credentials: None,
             host_ports: target.host_ports.clone(),
             extra: Default::default(),
+            deactivating: None,
         }
     }
 

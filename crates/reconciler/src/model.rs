@@ -176,6 +176,10 @@ pub struct TaskView {
     /// `desiredStatus` is STOPPED.
     pub desired_stopped: bool,
     pub health: Health,
+    /// Unhealthy because of this load balancer target group's health
+    /// checks (the stop reason and event name it), rather than the
+    /// containers' own.
+    pub unhealthy_in: Option<String>,
     /// When it reached RUNNING.
     pub started_ms: Option<i64>,
     /// For stopped tasks: why.

@@ -269,12 +269,27 @@ impl<'a> Run<'a> {
                 d.failed_tasks += 1;
                 d.updated_ms = self.now;
             }
-            self.events.push(format!(
-                "(service {}) (task {}) failed container health checks.",
-                self.s.name,
-                t.short_id()
-            ));
-            self.stop(t, UNHEALTHY_REASON.into());
+            match &t.unhealthy_in {
+                Some(tg) => {
+                    self.events.push(format!(
+                        "(service {}) (task {}) failed ELB health checks in (target-group {tg}).",
+                        self.s.name,
+                        t.short_id()
+                    ));
+                    self.stop(
+                        t,
+                        format!("Task failed ELB health checks in (target-group {tg})"),
+                    );
+                }
+                None => {
+                    self.events.push(format!(
+                        "(service {}) (task {}) failed container health checks.",
+                        self.s.name,
+                        t.short_id()
+                    ));
+                    self.stop(t, UNHEALTHY_REASON.into());
+                }
+            }
         }
     }
 

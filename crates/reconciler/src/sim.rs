@@ -413,6 +413,7 @@ impl Sim {
                         phase: Phase::Pending,
                         desired_stopped: false,
                         health: Health::Unknown,
+                        unhealthy_in: None,
                         started_ms: None,
                         cause: StopCause::Requested,
                         stopped_reason: String::new(),

@@ -25,6 +25,7 @@ fn task(n: u32, deployment: &str, phase: Phase) -> TaskView {
         phase,
         desired_stopped: false,
         health: Health::Unknown,
+        unhealthy_in: None,
         started_ms: (phase == Phase::Running).then_some(0),
         cause: StopCause::Requested,
         stopped_reason: String::new(),

@@ -216,14 +216,15 @@ impl App {
             source,
         })?;
         let ecr = Arc::new(ecr);
+        let lbs =
+            LoadBalancers::start(store.clone(), cfg.lb_address).map_err(AppError::LoadBalancers)?;
         let mut ecs_opts = EcsOptions::new(&cfg.region);
         ecs_opts.poll_seconds = cfg.poll_seconds;
         ecs_opts.node_lost_seconds = cfg.node_lost_seconds;
-        let ecs = Arc::new(EcsService::new(
-            store.clone(),
-            Arc::new(KeyIssuer(keys.clone())),
-            ecs_opts,
-        ));
+        let ecs = Arc::new(
+            EcsService::new(store.clone(), Arc::new(KeyIssuer(keys.clone())), ecs_opts)
+                .with_target_health(lbs.health()),
+        );
         let lbs =
             LoadBalancers::start(store.clone(), cfg.lb_address).map_err(AppError::LoadBalancers)?;
         let elb = ElbService::new(store.clone(), Arc::new(RandomIds), lbs.health())

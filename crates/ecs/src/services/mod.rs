@@ -2,6 +2,7 @@
 //! ListServices, ListServicesByNamespace, and the service deployments
 //! ([`deployments`]). The scheduler that keeps them running is [`run`].
 
+mod balancing;
 mod deployments;
 mod render;
 mod run;
@@ -266,11 +267,14 @@ fn check_propagate(p: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-/// Checks `loadBalancers` against the task definition: the container and
-/// port must exist. They are recorded for the load balancer integration.
+/// Checks `loadBalancers` against the task definition (the container and
+/// port must exist) and the target groups (they must exist, forward from
+/// a load balancer, and name targets the way the network mode can give
+/// them: `ip` for awsvpc, `instance` otherwise).
 fn check_load_balancers(
     lbs: &[Value],
     def: &dockyard_taskdef::TaskDefinition,
+    groups: &[dockyard_elbv2::TargetGroupView],
 ) -> Result<(), ApiError> {
     if lbs.len() > 5 {
         return Err(invalid("A service can have at most 5 load balancers."));
@@ -278,11 +282,13 @@ fn check_load_balancers(
     for lb in lbs {
         let name = lb["containerName"].as_str().unwrap_or_default();
         let port = lb["containerPort"].as_i64();
-        if lb["targetGroupArn"].as_str().is_none() && lb["loadBalancerName"].as_str().is_none() {
-            return Err(invalid(
-                "loadBalancers need a targetGroupArn (or a loadBalancerName).",
-            ));
-        }
+        let Some(tg_arn) = lb["targetGroupArn"].as_str() else {
+            return Err(invalid(if lb["loadBalancerName"].is_string() {
+                "Classic Load Balancers are not supported: name a targetGroupArn."
+            } else {
+                "loadBalancers need a targetGroupArn."
+            }));
+        };
         let Some(c) = def.container_definitions.iter().find(|c| c.name == name) else {
             return Err(invalid(format!(
                 "The container {name} does not exist in the task definition."
@@ -296,6 +302,27 @@ fn check_load_balancers(
             return Err(invalid(format!(
                 "The container {name} did not have a container port {} defined.",
                 port.unwrap_or(0)
+            )));
+        }
+        let Some(tg) = groups.iter().find(|g| g.arn == tg_arn) else {
+            return Err(invalid(format!(
+                "The target group with targetGroupArn {tg_arn} does not exist."
+            )));
+        };
+        if tg.load_balancer_arns.is_empty() {
+            return Err(invalid(format!(
+                "The target group with targetGroupArn {tg_arn} does not have an associated load balancer."
+            )));
+        }
+        let mode = def.network_mode();
+        let fits = match tg.target_type {
+            dockyard_elbv2::model::TargetType::Ip => mode == "awsvpc",
+            dockyard_elbv2::model::TargetType::Instance => mode != "awsvpc",
+        };
+        if !fits {
+            return Err(invalid(format!(
+                "The provided target group {tg_arn} has target type {}, which is incompatible with the {mode} network mode specified in the task definition.",
+                tg.target_type.as_str()
             )));
         }
     }
@@ -335,6 +362,19 @@ impl EcsService {
             v["placementStrategy"] = json!(rec.placement_strategy);
         }
         v
+    }
+
+    /// The target groups `lbs` name, as the load balancers have them.
+    fn target_groups(
+        &self,
+        lbs: &[Value],
+    ) -> Result<Vec<dockyard_elbv2::TargetGroupView>, ApiError> {
+        if lbs.is_empty() {
+            return Ok(vec![]);
+        }
+        let snap = dockyard_elbv2::snapshot(self.store.as_ref())
+            .map_err(|e| crate::error::server(e.to_string()))?;
+        Ok(snap.target_groups)
     }
 
     /// Whether a task definition has container health checks (then its
@@ -398,7 +438,7 @@ impl EcsService {
             return Err(crate::error::client("TaskDefinition is inactive"));
         }
         let lbs = i.load_balancers.unwrap_or_default();
-        check_load_balancers(&lbs, &def)?;
+        check_load_balancers(&lbs, &def, &self.target_groups(&lbs)?)?;
         let constraints = i.placement_constraints.unwrap_or_default();
         let strategies = i.placement_strategy.unwrap_or_default();
         dockyard_scheduler::parse_constraints(&constraints).map_err(|e| invalid(e.0))?;
@@ -495,7 +535,7 @@ impl EcsService {
             &mut rec.sched,
             &deployment,
             &rec.task_definition,
-            Self::health_checked(&def),
+            Self::health_checked(&def) || !rec.load_balancers.is_empty(),
             now_ms,
         );
         let key = service_key(&cluster, &name);
@@ -611,7 +651,7 @@ impl EcsService {
             None => self.resolve_taskdef(ctx, &cur.task_definition)?,
         };
         if let Some(lbs) = &i.load_balancers {
-            check_load_balancers(lbs, &def)?;
+            check_load_balancers(lbs, &def, &self.target_groups(lbs)?)?;
         }
         if let Some(c) = &i.placement_constraints {
             dockyard_scheduler::parse_constraints(c).map_err(|e| invalid(e.0))?;
@@ -668,7 +708,7 @@ impl EcsService {
             false,
         )?;
         let deployment = new_deployment_id();
-        let checked = Self::health_checked(&def);
+        let checked = Self::health_checked(&def) || !next.load_balancers.is_empty();
         let now_ms = ctx.now.timestamp_millis();
         let rec = self.update_active_service(&cluster, &name, |s| {
             let (min, max, cb) = settings;

@@ -29,8 +29,10 @@ const REPEAT_EVENT_MS: i64 = 5 * 60 * 1000;
 
 fn view(t: &Task, accounted: &BTreeSet<&str>) -> TaskView {
     let phase = match t.last_status.as_str() {
-        "RUNNING" => Phase::Running,
         "STOPPED" => Phase::Stopped,
+        // Leaving its load balancers: on its way out.
+        "RUNNING" if t.deactivating.is_some() => Phase::Stopping,
+        "RUNNING" => Phase::Running,
         "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => Phase::Stopping,
         _ => Phase::Pending,
     };
@@ -39,12 +41,13 @@ fn view(t: &Task, accounted: &BTreeSet<&str>) -> TaskView {
         deployment: t.started_by.clone().unwrap_or_default(),
         instance: t.container_instance_arn.clone(),
         phase,
-        desired_stopped: t.desired_status == "STOPPED",
+        desired_stopped: t.desired_status == "STOPPED" || t.deactivating.is_some(),
         health: match t.health_status.as_deref() {
             Some("HEALTHY") => Health::Healthy,
             Some("UNHEALTHY") => Health::Unhealthy,
             _ => Health::Unknown,
         },
+        unhealthy_in: None,
         started_ms: t.times.started,
         cause: match t.stop_code.as_deref() {
             Some("UserInitiated" | "ServiceSchedulerInitiated") => StopCause::Requested,
@@ -164,7 +167,42 @@ impl EcsService {
             .filter(|t| t.group.as_deref() == Some(group.as_str()))
             .collect();
         let accounted: BTreeSet<&str> = rec.accounted.iter().map(String::as_str).collect();
-        let views: Vec<TaskView> = entries.iter().map(|t| view(&t.task, &accounted)).collect();
+        let mut views: Vec<TaskView> = entries.iter().map(|t| view(&t.task, &accounted)).collect();
+        // Behind load balancers: targets follow the tasks, health comes
+        // from the targets, and tasks that finished draining stop.
+        let groups = if rec.load_balancers.is_empty() {
+            None
+        } else {
+            Some(self.target_groups_now()?)
+        };
+        let mut drain_wake: Option<i64> = None;
+        if let Some(groups) = &groups {
+            let tasks: Vec<&Task> = entries.iter().map(|e| &e.task).collect();
+            let verdicts = self.balance(&rec, &tasks, groups, now)?;
+            for v in &mut views {
+                if let Some(verdict) = verdicts.get(&v.arn) {
+                    v.health = verdict.health;
+                    v.unhealthy_in = verdict.unhealthy_in.clone();
+                }
+            }
+            for t in &tasks {
+                let Some(d) = &t.deactivating else { continue };
+                if t.desired_status != "RUNNING" {
+                    continue;
+                }
+                if d.until_ms <= now_ms {
+                    self.request_stop(
+                        &rec.cluster,
+                        &t.id,
+                        &d.reason,
+                        "ServiceSchedulerInitiated",
+                        now_ms,
+                    )?;
+                } else {
+                    drain_wake = Some(drain_wake.map_or(d.until_ms, |w| w.min(d.until_ms)));
+                }
+            }
+        }
         let hosts = if rec.sched.scheduling == Scheduling::Daemon {
             self.daemon_hosts(&rec)?
         } else {
@@ -174,7 +212,10 @@ impl EcsService {
             now_ms,
             new_deployment_id: new_deployment_id(),
         };
-        let plan = reconcile(&rec.sched, &views, &hosts, &round);
+        let mut plan = reconcile(&rec.sched, &views, &hosts, &round);
+        if let Some(w) = drain_wake {
+            plan.wake_at_ms = Some(plan.wake_at_ms.map_or(w, |x| x.min(w)));
+        }
         let drained = rec.status == "DRAINING" && views.iter().all(|t| !t.present());
         // Forget accounted tasks that are gone from the state.
         let known: BTreeSet<&str> = views.iter().map(|t| t.arn.as_str()).collect();
@@ -221,6 +262,12 @@ impl EcsService {
         }
         for stop in &plan.stop {
             let id = stop.task.rsplit('/').next().unwrap_or(&stop.task);
+            if let Some(groups) = &groups
+                && let Some(t) = entries.iter().find(|e| e.task.arn == stop.task)
+                && self.deactivate(&rec, &t.task, groups, &stop.reason, now)?
+            {
+                continue;
+            }
             self.request_stop(
                 &rec.cluster,
                 id,
