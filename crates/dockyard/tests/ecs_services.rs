@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, KeyValuePair, Service};
 
-use common::{AgentProc, Server, client, push_busybox, server_without_agent};
+use common::{AgentProc, Server, aws_json as aws, client, push_busybox, server_without_agent};
 
 const CLUSTER: &str = "svc";
 const LOOP: &str = "trap 'exit 0' TERM; while true; do sleep 1; done";
@@ -387,13 +387,6 @@ async fn a_service_spreads_survives_a_lost_agent_and_rolls_within_bounds() {
         .collect();
     assert_eq!(statuses, vec!["SUCCESSFUL"; 3], "{statuses:?}");
     drop(agents);
-}
-
-/// Runs the `aws` CLI against the server; its JSON answer.
-fn aws(s: &Server, args: &[&str]) -> serde_json::Value {
-    let (ok, out) = s.aws(&s.credentials(), args);
-    assert!(ok, "aws {args:?}: {out}");
-    serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
 }
 
 #[tokio::test(flavor = "multi_thread")]

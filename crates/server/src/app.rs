@@ -225,8 +225,6 @@ impl App {
             EcsService::new(store.clone(), Arc::new(KeyIssuer(keys.clone())), ecs_opts)
                 .with_target_health(lbs.health()),
         );
-        let lbs =
-            LoadBalancers::start(store.clone(), cfg.lb_address).map_err(AppError::LoadBalancers)?;
         let elb = ElbService::new(store.clone(), Arc::new(RandomIds), lbs.health())
             .with_port_check(Arc::new(ListenerPorts {
                 lb_ip: cfg.lb_address,

@@ -252,6 +252,14 @@ pub fn server_without_agent(extra: &[&str]) -> Server {
     Server::start_with(&args, None)
 }
 
+/// Runs the `aws` CLI against the server; its JSON answer (null when it
+/// printed none).
+pub fn aws_json(s: &Server, args: &[&str]) -> serde_json::Value {
+    let (ok, out) = s.aws(&s.credentials(), args);
+    assert!(ok, "aws {args:?}: {out}");
+    serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
+}
+
 pub fn env(s: &Server, k: &str) -> String {
     s.credentials().into_iter().find(|(n, _)| n == k).unwrap().1
 }

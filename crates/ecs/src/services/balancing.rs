@@ -192,7 +192,11 @@ impl EcsService {
                         .push(TargetSpec::new(r.id.clone(), Some(r.port)));
                 }
             }
+            // Containers with health checks report their own; the task's
+            // reads UNKNOWN when none has any.
             let containers = t.health_status.as_deref();
+            let checked = t.containers.iter().any(|c| c.health_status.is_some());
+            let containers_ok = containers == Some("HEALTHY") || !checked;
             let verdict = if containers == Some("UNHEALTHY") {
                 Verdict {
                     health: Health::Unhealthy,
@@ -203,7 +207,7 @@ impl EcsService {
                     health: Health::Unhealthy,
                     unhealthy_in,
                 }
-            } else if all_healthy && containers != Some("UNKNOWN") {
+            } else if all_healthy && containers_ok {
                 Verdict {
                     health: Health::Healthy,
                     unhealthy_in: None,
