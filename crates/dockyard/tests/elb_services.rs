@@ -66,6 +66,45 @@ async fn register_hello(c: &Client, image: &str, version: &str) -> String {
     r.task_definition.unwrap().task_definition_arn.unwrap()
 }
 
+/// CreateService: two FARGATE tasks of `td` behind `tg`, container `web`
+/// at `port`.
+async fn create_hello(
+    c: &Client,
+    td: &str,
+    tg: &str,
+    port: i32,
+) -> Result<
+    (),
+    aws_sdk_ecs::error::SdkError<aws_sdk_ecs::operation::create_service::CreateServiceError>,
+> {
+    let vpc = NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            AwsVpcConfiguration::builder()
+                .subnets("subnet-1")
+                .assign_public_ip(AssignPublicIp::Disabled)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    c.create_service()
+        .cluster(CLUSTER)
+        .service_name("hello")
+        .task_definition(td)
+        .desired_count(2)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(vpc)
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(tg)
+                .container_name("web")
+                .container_port(port)
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+}
+
 async fn service(c: &Client) -> Service {
     c.describe_services()
         .cluster(CLUSTER)
@@ -326,35 +365,8 @@ async fn the_getting_started_lab_behind_an_alb() {
         ],
     );
     assert_eq!(listeners["Listeners"].as_array().unwrap().len(), 0);
-    let vpc = NetworkConfiguration::builder()
-        .awsvpc_configuration(
-            AwsVpcConfiguration::builder()
-                .subnets("subnet-1")
-                .assign_public_ip(AssignPublicIp::Disabled)
-                .build()
-                .unwrap(),
-        )
-        .build();
-    let lb_of = |port: i32| {
-        LoadBalancer::builder()
-            .target_group_arn(&tg_arn)
-            .container_name("web")
-            .container_port(port)
-            .build()
-    };
     // A target group no listener uses yet is refused.
-    let e = c
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name("hello")
-        .task_definition(&v1)
-        .desired_count(2)
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(vpc.clone())
-        .load_balancers(lb_of(8080))
-        .send()
-        .await
-        .unwrap_err();
+    let e = create_hello(&c, &v1, &tg_arn, 8080).await.unwrap_err();
     assert!(
         format!("{e:?}").contains("does not have an associated load balancer"),
         "{e:?}"
@@ -379,35 +391,14 @@ async fn the_getting_started_lab_behind_an_alb() {
     );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // A container port the task definition does not map is refused.
-    let e = c
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name("hello")
-        .task_definition(&v1)
-        .desired_count(2)
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(vpc.clone())
-        .load_balancers(lb_of(9090))
-        .send()
-        .await
-        .unwrap_err();
+    let e = create_hello(&c, &v1, &tg_arn, 9090).await.unwrap_err();
     assert!(
         format!("{e:?}").contains("InvalidParameterException"),
         "{e:?}"
     );
 
     // The service: two tasks, registered and healthy.
-    c.create_service()
-        .cluster(CLUSTER)
-        .service_name("hello")
-        .task_definition(&v1)
-        .desired_count(2)
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(vpc.clone())
-        .load_balancers(lb_of(8080))
-        .send()
-        .await
-        .unwrap();
+    create_hello(&c, &v1, &tg_arn, 8080).await.unwrap();
     wait_service(&s, &c, 90, "ran 2 healthy tasks behind the ALB", |svc| {
         steady_on(svc, &v1)
     })
