@@ -30,11 +30,36 @@ const CLUSTER: &str = "lab";
 const HELLO: &str = "mkdir -p /www && echo \"$VERSION $(tail -n1 /etc/hosts | cut -f1)\" > /www/index.html && exec httpd -f -p 8080 -h /www";
 
 async fn register_hello(c: &Client, image: &str, version: &str) -> String {
+    register_hello_as(c, image, version, false).await
+}
+
+/// The hello task definition: FARGATE in awsvpc mode, or (`bridge`) EC2
+/// in bridge mode with a dynamic host port.
+async fn register_hello_as(c: &Client, image: &str, version: &str, bridge: bool) -> String {
+    let mapping = PortMapping::builder()
+        .container_port(8080)
+        .protocol(TransportProtocol::Tcp);
+    let mapping = if bridge {
+        mapping.host_port(0)
+    } else {
+        mapping
+    };
+    let (compat, mode) = if bridge {
+        (
+            aws_sdk_ecs::types::Compatibility::Ec2,
+            aws_sdk_ecs::types::NetworkMode::Bridge,
+        )
+    } else {
+        (
+            aws_sdk_ecs::types::Compatibility::Fargate,
+            aws_sdk_ecs::types::NetworkMode::Awsvpc,
+        )
+    };
     let r = c
         .register_task_definition()
         .family("hello")
-        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
-        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(compat)
+        .network_mode(mode)
         .cpu("256")
         .memory("512")
         .container_definitions(
@@ -46,12 +71,7 @@ async fn register_hello(c: &Client, image: &str, version: &str) -> String {
                 .command("-c")
                 .command(HELLO)
                 .stop_timeout(2)
-                .port_mappings(
-                    PortMapping::builder()
-                        .container_port(8080)
-                        .protocol(TransportProtocol::Tcp)
-                        .build(),
-                )
+                .port_mappings(mapping.build())
                 .environment(
                     KeyValuePair::builder()
                         .name("VERSION")
@@ -558,9 +578,222 @@ async fn the_getting_started_lab_behind_an_alb() {
     );
     let replaced: BTreeSet<String> = task_ips(&c).await.into_iter().map(|(_, ip)| ip).collect();
     assert!(!replaced.contains(&hung_ip));
+    // The replacement takes requests once its target is healthy.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let healthy: BTreeSet<String> = target_health(&s, &tg_arn)
+            .into_iter()
+            .filter(|(_, st)| st == "healthy")
+            .map(|(id, _)| id)
+            .collect();
+        if healthy == replaced {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replacement never turned healthy: {healthy:?} vs {replaced:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let mut seen = BTreeSet::new();
     for _ in 0..20 {
         seen.insert(get(addr).unwrap().split_once(' ').unwrap().1.to_string());
     }
     assert_eq!(seen, replaced, "requests reach the replacement");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ec2_service_behind_an_nlb_registers_its_node_and_host_ports() {
+    dockyard_testkit::require_root!();
+    let s = common::server_without_agent(&["--agent-poll-seconds", "1"]);
+    let image = push_busybox(&s, "lab/hello");
+    let c = client(&s);
+    aws(&s, &["ecs", "create-cluster", "--cluster-name", CLUSTER]);
+    let _node = common::AgentProc::instance(&s, CLUSTER, "node-a", "us-east-1a", 2048, 2048);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let instance = loop {
+        let l = aws(
+            &s,
+            &["ecs", "list-container-instances", "--cluster", CLUSTER],
+        );
+        if let Some(arn) = l["containerInstanceArns"][0].as_str() {
+            break arn.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never registered\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let d = aws(
+        &s,
+        &[
+            "ecs",
+            "describe-container-instances",
+            "--cluster",
+            CLUSTER,
+            "--container-instances",
+            &instance,
+        ],
+    );
+    let ec2_id = d["containerInstances"][0]["ec2InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let td = register_hello_as(&c, &image, "v1", true).await;
+
+    let lb = aws(
+        &s,
+        &[
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            "nlb",
+            "--type",
+            "network",
+            "--subnets",
+            "subnet-1",
+        ],
+    );
+    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tg = aws(
+        &s,
+        &[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            "nlb",
+            "--protocol",
+            "TCP",
+            "--port",
+            "8080",
+            "--vpc-id",
+            "vpc-dockyard",
+            "--target-type",
+            "instance",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+            "--unhealthy-threshold-count",
+            "2",
+        ],
+    );
+    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port = free_port();
+    aws(
+        &s,
+        &[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &lb_arn,
+            "--protocol",
+            "TCP",
+            "--port",
+            &port.to_string(),
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg_arn}"),
+        ],
+    );
+    // An instance target group wants bridge (or host) mode: the awsvpc
+    // revision is refused.
+    let awsvpc = register_hello(&c, &image, "v1").await;
+    let e = create_hello(&c, &awsvpc, &tg_arn, 8080).await.unwrap_err();
+    assert!(
+        format!("{e:?}").contains("incompatible with the awsvpc network mode"),
+        "{e:?}"
+    );
+
+    c.create_service()
+        .cluster(CLUSTER)
+        .service_name("hello")
+        .task_definition(&td)
+        .desired_count(2)
+        .launch_type(LaunchType::Ec2)
+        .load_balancers(
+            LoadBalancer::builder()
+                .target_group_arn(&tg_arn)
+                .container_name("web")
+                .container_port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_service(&s, &c, 90, "ran 2 healthy tasks behind the NLB", |svc| {
+        steady_on(svc, &td)
+    })
+    .await;
+    // The targets are the node's instance id at each task's host port.
+    let arns = c
+        .list_tasks()
+        .cluster(CLUSTER)
+        .service_name("hello")
+        .send()
+        .await
+        .unwrap()
+        .task_arns
+        .unwrap_or_default();
+    let tasks = c
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .unwrap();
+    let mut host_ports: Vec<String> = tasks
+        .tasks()
+        .iter()
+        .map(|t| {
+            t.containers()[0].network_bindings()[0]
+                .host_port()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    host_ports.sort();
+    let h = aws(
+        &s,
+        &[
+            "elbv2",
+            "describe-target-health",
+            "--target-group-arn",
+            &tg_arn,
+        ],
+    );
+    let mut targets: Vec<(String, String, String)> = h["TargetHealthDescriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["Target"]["Id"].as_str().unwrap().to_string(),
+                d["Target"]["Port"].to_string(),
+                d["TargetHealth"]["State"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    targets.sort();
+    let want: Vec<(String, String, String)> = host_ports
+        .iter()
+        .map(|p| (ec2_id.clone(), p.clone(), "healthy".to_string()))
+        .collect();
+    assert_eq!(targets, want);
+    // TCP through the NLB reaches both tasks.
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut seen = BTreeSet::new();
+    for _ in 0..30 {
+        seen.insert(get(addr).unwrap());
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
 }
