@@ -265,6 +265,40 @@ fn container_pids(runtime_id: &str) -> Vec<i32> {
     out
 }
 
+/// A target group on port 8080 checked every 5 s (2 s timeout, 2 passes
+/// to turn healthy, 2 failures to turn unhealthy); its ARN.
+fn create_target_group(s: &Server, name: &str, protocol: &str, target_type: &str) -> String {
+    let tg = aws(
+        s,
+        &[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            name,
+            "--protocol",
+            protocol,
+            "--port",
+            "8080",
+            "--vpc-id",
+            "vpc-dockyard",
+            "--target-type",
+            target_type,
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+            "--unhealthy-threshold-count",
+            "2",
+        ],
+    );
+    tg["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// ELB's error code in an `aws` CLI failure.
 fn aws_fails(s: &Server, args: &[&str], code: &str) {
     let (ok, out) = s.aws(&s.credentials(), args);
@@ -299,35 +333,7 @@ async fn the_getting_started_lab_behind_an_alb() {
         .as_str()
         .unwrap()
         .to_string();
-    let tg = aws(
-        &s,
-        &[
-            "elbv2",
-            "create-target-group",
-            "--name",
-            "lab",
-            "--protocol",
-            "HTTP",
-            "--port",
-            "8080",
-            "--vpc-id",
-            "vpc-dockyard",
-            "--target-type",
-            "ip",
-            "--health-check-interval-seconds",
-            "5",
-            "--health-check-timeout-seconds",
-            "2",
-            "--healthy-threshold-count",
-            "2",
-            "--unhealthy-threshold-count",
-            "2",
-        ],
-    );
-    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let tg_arn = create_target_group(&s, "lab", "HTTP", "ip");
     aws(
         &s,
         &[
@@ -660,35 +666,7 @@ async fn an_ec2_service_behind_an_nlb_registers_its_node_and_host_ports() {
         .as_str()
         .unwrap()
         .to_string();
-    let tg = aws(
-        &s,
-        &[
-            "elbv2",
-            "create-target-group",
-            "--name",
-            "nlb",
-            "--protocol",
-            "TCP",
-            "--port",
-            "8080",
-            "--vpc-id",
-            "vpc-dockyard",
-            "--target-type",
-            "instance",
-            "--health-check-interval-seconds",
-            "5",
-            "--health-check-timeout-seconds",
-            "2",
-            "--healthy-threshold-count",
-            "2",
-            "--unhealthy-threshold-count",
-            "2",
-        ],
-    );
-    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let tg_arn = create_target_group(&s, "nlb", "TCP", "instance");
     let port = free_port();
     aws(
         &s,

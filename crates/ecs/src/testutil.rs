@@ -60,6 +60,15 @@ impl Fx {
         }
     }
 
+    /// A service whose target health comes from `health`.
+    pub fn with_target_health(health: Arc<dyn dockyard_elbv2::TargetHealthSource>) -> Self {
+        let store = Arc::new(MemStore::new());
+        Self {
+            svc: EcsService::new(store, Arc::new(Issuer), EcsOptions::new("us-east-1"))
+                .with_target_health(health),
+        }
+    }
+
     pub fn call(&self, op: &str, input: Value) -> Result<Value, ApiError> {
         self.svc.call(&ctx(), op, input)
     }

@@ -987,4 +987,6 @@ pub(crate) fn task_tags(rec: &ServiceRecord, from_taskdef: Vec<Tag>) -> Vec<Tag>
 }
 
 #[cfg(test)]
+mod lb_tests;
+#[cfg(test)]
 mod tests;
