@@ -650,7 +650,11 @@ impl EcsService {
             Some(d) => d.clone(),
             None => self.resolve_taskdef(ctx, &cur.task_definition)?,
         };
-        if let Some(lbs) = &i.load_balancers {
+        // The load balancers as they will be, against the revision that
+        // will run, whenever either changes (a scale-only update does not
+        // trip over a target group deleted since).
+        if i.load_balancers.is_some() || new_def.is_some() {
+            let lbs = i.load_balancers.as_ref().unwrap_or(&cur.load_balancers);
             check_load_balancers(lbs, &def, &self.target_groups(lbs)?)?;
         }
         if let Some(c) = &i.placement_constraints {
