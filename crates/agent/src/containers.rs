@@ -33,13 +33,14 @@ pub(crate) fn container_name(task: &DesiredTask, c: &ContainerDefinition) -> Str
     )
 }
 
-/// The run spec of one container.
+/// The run spec of one container; `Err` (a stop reason) when the node
+/// cannot provide what it asks for.
 pub(crate) fn run_spec(
     task: &DesiredTask,
     c: &ContainerDefinition,
     shared: Option<&SharedNetwork>,
     extra_env: &[(String, String)],
-) -> RunSpec {
+) -> Result<RunSpec, String> {
     let def = &task.definition;
     let mode = def.network_mode.as_deref().unwrap_or("bridge");
     let mut env: Vec<String> = c
@@ -97,7 +98,34 @@ pub(crate) fn run_spec(
             )
         })
         .unwrap_or_default();
-    RunSpec {
+    let ulimits = c
+        .ulimits
+        .iter()
+        .flatten()
+        .map(|u| {
+            // Negative limits mean unlimited, as Docker takes -1.
+            let lim = |v: Option<i32>| v.and_then(|v| u64::try_from(v).ok()).unwrap_or(u64::MAX);
+            dockyard_engine::spec::ulimit(&u.name, lim(u.soft_limit), lim(u.hard_limit))
+                .map_err(|e| format!("CannotCreateContainerError: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let lp = c.linux_parameters.as_ref();
+    let tmpfs = lp
+        .and_then(|l| l.tmpfs.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|t| dockyard_runtime::Tmpfs {
+            destination: t.container_path.clone(),
+            options: std::iter::once(format!("size={}m", t.size))
+                .chain(t.mount_options.iter().flatten().cloned())
+                .collect(),
+        })
+        .collect();
+    let shm_size = lp
+        .and_then(|l| l.shared_memory_size)
+        .and_then(|m| u64::try_from(m).ok())
+        .map(|m| m << 20);
+    Ok(RunSpec {
         image: c.image.clone(),
         name: Some(container_name(task, c)),
         // The engine takes an entrypoint as one whitespace-split string
@@ -135,7 +163,38 @@ pub(crate) fn run_spec(
         stop_signal: None,
         stop_timeout: c.stop_timeout.map(|t| t as u64),
         join_network: shared.cloned(),
+        volumes: crate::volumes::mounts(task, c)?,
+        tmpfs,
+        shm_size,
+        ulimits,
+    })
+}
+
+/// Refuses, before anything starts, what a task asks for from services
+/// this platform does not have yet: secrets (SSM Parameter Store, Secrets
+/// Manager) and environment files (S3). AWS fails such a task with a
+/// ResourceInitializationError when it cannot fetch them; so does this.
+pub(crate) fn check_inputs(task: &DesiredTask) -> Result<(), String> {
+    for c in &task.definition.container_definitions {
+        let secrets = c.secrets.iter().flatten().chain(
+            c.log_configuration
+                .iter()
+                .flat_map(|l| l.secret_options.iter().flatten()),
+        );
+        if let Some(s) = secrets.into_iter().next() {
+            return Err(format!(
+                "ResourceInitializationError: unable to pull secrets or registry auth: container {}: secret {} from {}: there is no parameter store or secrets manager on this platform yet",
+                c.name, s.name, s.value_from
+            ));
+        }
+        if let Some(f) = c.environment_files.iter().flatten().next() {
+            return Err(format!(
+                "ResourceInitializationError: failed to download env files: container {}: {}: there is no S3 on this platform yet",
+                c.name, f.value
+            ));
+        }
     }
+    Ok(())
 }
 
 /// Container names in an order where every container comes after those it

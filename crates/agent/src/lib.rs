@@ -14,6 +14,7 @@ mod logship;
 mod meta;
 mod state;
 mod task;
+mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

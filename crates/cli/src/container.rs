@@ -70,6 +70,18 @@ pub struct RunArgs {
     /// Seconds to wait after the stop signal before SIGKILL.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
+    /// Bind a host path or a named volume: SOURCE:DEST[:ro].
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS], e.g. /run:size=64m.
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Size of /dev/shm, e.g. 128m.
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048.
+    #[arg(long)]
+    pub ulimit: Vec<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -219,6 +231,22 @@ fn run_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
         join_network: None,
+        volumes: a
+            .volume
+            .iter()
+            .map(|v| spec::parse_volume(v))
+            .collect::<Result<_, _>>()?,
+        tmpfs: a
+            .tmpfs
+            .iter()
+            .map(|t| spec::parse_tmpfs(t))
+            .collect::<Result<_, _>>()?,
+        shm_size: a.shm_size.as_deref().map(spec::parse_memory).transpose()?,
+        ulimits: a
+            .ulimit
+            .iter()
+            .map(|u| spec::parse_ulimit(u))
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -6,6 +6,7 @@ mod container;
 mod format;
 mod image;
 mod server;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -92,6 +93,11 @@ enum Command {
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
+    },
+    /// Manage named volumes.
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeCommand,
     },
     /// Manage the node.
     System {
@@ -262,6 +268,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             println!("loaded {n} vulnerabilities from {}", file.display());
             Ok(0)
         }
+        Command::Volume { command } => volume::dispatch(&cli.engine()?, command),
         Command::System {
             command: SystemCommand::Reset,
         } => {

@@ -352,3 +352,74 @@ fn detached_rm_removes_itself_and_images_in_use_are_kept() {
         Some(0)
     );
 }
+
+#[test]
+fn volumes_bind_mounts_tmpfs_and_ulimits() {
+    require_root!();
+    let n = Node::new();
+    let host = n.tmp.path().join("host");
+    let bind = format!("{}:/host", host.display());
+    // A named volume outlives the container that wrote it.
+    n.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "echo saved > /data/f; echo to-host > /host/f",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("f")).unwrap(),
+        "to-host\n"
+    );
+    let out = n.ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "-v",
+        "data:/data:ro",
+        "--tmpfs",
+        "/scratch:size=2m",
+        "--shm-size",
+        "32m",
+        "--ulimit",
+        "nofile=100:200",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/f; touch /data/g 2>&1; echo x > /scratch/x && echo tmpfs; ulimit -n; \
+         grep ' /dev/shm ' /proc/mounts",
+    ]);
+    assert!(out.starts_with("saved\n"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("tmpfs\n100\n"), "{out}");
+    assert!(out.contains("size=32768k"), "{out}");
+    assert_eq!(n.ok(&["volume", "ls", "-q"]), "data\n");
+    // In use: refused; then removed with its data.
+    let id = n.ok(&["run", "-d", "-v", "data:/data", "busybox", "sleep", "60"]);
+    let o = n.cmd(&["volume", "rm", "data"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("volume is in use"),
+        "{}",
+        text(&o.stderr)
+    );
+    n.ok(&["rm", "-f", id.trim()]);
+    n.ok(&["volume", "rm", "data"]);
+    assert_eq!(n.ok(&["volume", "ls", "-q"]), "");
+    assert!(!n.data().join("volumes/data").exists());
+    // Bad specifications are refused before anything is created.
+    for bad in [
+        &["run", "--rm", "-v", "/a:relative", "busybox", "true"][..],
+        &["run", "--rm", "-v", "bad/name:/x", "busybox", "true"],
+        &["run", "--rm", "--ulimit", "files=1", "busybox", "true"],
+    ] {
+        let o = n.cmd(bad);
+        assert_eq!(o.status.code(), Some(125), "{bad:?}: {}", text(&o.stderr));
+    }
+    assert_eq!(n.ok(&["ps", "-aq"]), "");
+}

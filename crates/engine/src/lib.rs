@@ -10,6 +10,7 @@ mod error;
 mod names;
 mod record;
 pub mod spec;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +24,8 @@ use dockyard_runtime::{
 
 pub use error::{EngineError, ErrorKind};
 pub use record::ContainerRecord;
-pub use spec::{RunSpec, SharedNetwork};
+pub use spec::{RunSpec, SharedNetwork, VolumeSpec};
+pub use volumes::Volumes;
 
 use record::Records;
 
@@ -68,6 +70,7 @@ pub struct Engine {
     runtime: Box<dyn RuntimeDriver>,
     net: Networks,
     records: Records,
+    volumes: Volumes,
     exit_hook: Option<Vec<String>>,
 }
 
@@ -92,6 +95,7 @@ impl Engine {
             runtime: Box::new(runtime),
             net: Networks::new(cfg.bridge.clone()),
             records: Records::open(&cfg.data_dir.join("engine"))?,
+            volumes: Volumes::new(cfg.data_dir.join("volumes")),
             exit_hook: cfg.exit_hook,
         })
     }
@@ -102,6 +106,37 @@ impl Engine {
 
     pub fn network(&self) -> &Networks {
         &self.net
+    }
+
+    pub fn volumes(&self) -> &Volumes {
+        &self.volumes
+    }
+
+    /// The bind mounts of a request: host paths are created when missing
+    /// (as Docker does), named volumes on first use.
+    fn mounts(&self, spec: &RunSpec) -> Result<Vec<dockyard_runtime::Mount>, EngineError> {
+        spec.volumes
+            .iter()
+            .map(|v| {
+                let source = if v.is_host_path() {
+                    let p = PathBuf::from(&v.source);
+                    if !p.exists() {
+                        std::fs::create_dir_all(&p).map_err(EngineError::io(format!(
+                            "creating the host directory {}",
+                            v.source
+                        )))?;
+                    }
+                    p
+                } else {
+                    self.volumes.ensure(&v.source)?
+                };
+                Ok(dockyard_runtime::Mount {
+                    source,
+                    destination: v.destination.clone(),
+                    read_only: v.read_only,
+                })
+            })
+            .collect()
     }
 
     /// Creates a container: resolves the image, checks the request, takes
@@ -115,6 +150,7 @@ impl Engine {
         if let Some(name) = &spec.name {
             spec::validate_name(name)?;
         }
+        cfg.mounts = self.mounts(spec)?;
         let mode = spec.network.unwrap_or(NetworkMode::Bridge);
         let stop_signal = spec
             .stop_signal
@@ -283,6 +319,32 @@ impl Engine {
 
     pub fn stats(&self, id: &str) -> Result<Stats, EngineError> {
         Ok(self.runtime.stats(id)?)
+    }
+
+    /// Removes a named volume, refusing while a container uses it.
+    pub fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        let users: Vec<String> = self
+            .records
+            .list()?
+            .into_iter()
+            .filter(|r| {
+                r.spec
+                    .volumes
+                    .iter()
+                    .any(|v| !v.is_host_path() && v.source == name)
+            })
+            .map(|r| r.id.chars().take(12).collect())
+            .collect();
+        if !users.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        if !self.volumes.list()?.iter().any(|v| v == name) {
+            return Err(EngineError::Invalid(format!("get {name}: no such volume")));
+        }
+        self.volumes.remove(name)
     }
 
     /// Whether any container was created from the image.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use dockyard_image::ImageConfig;
 use dockyard_net::{NetworkMode, PortMapping};
-use dockyard_runtime::{ContainerConfig, Resources};
+use dockyard_runtime::{ContainerConfig, Resources, Rlimit, Tmpfs};
 
 use crate::error::EngineError;
 
@@ -43,6 +43,118 @@ pub struct RunSpec {
     /// one ECS task in awsvpc mode share one) instead of `network`.
     #[serde(default)]
     pub join_network: Option<SharedNetwork>,
+    /// Docker's `-v`: host paths and named volumes bound in.
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
+    /// Docker's `--tmpfs`.
+    #[serde(default)]
+    pub tmpfs: Vec<Tmpfs>,
+    /// Docker's `--shm-size`, in bytes.
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// Docker's `--ulimit`.
+    #[serde(default)]
+    pub ulimits: Vec<Rlimit>,
+}
+
+/// A bind mount as asked for: `source` is an absolute host path or the
+/// name of a volume the engine keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+}
+
+impl VolumeSpec {
+    /// Whether the source is a host path rather than a named volume.
+    pub fn is_host_path(&self) -> bool {
+        self.source.starts_with('/')
+    }
+}
+
+/// Parses Docker's `-v SOURCE:DESTINATION[:ro|rw]`.
+pub fn parse_volume(s: &str) -> Result<VolumeSpec, EngineError> {
+    let bad = || EngineError::Invalid(format!("invalid volume specification: '{s}'"));
+    let parts: Vec<&str> = s.split(':').collect();
+    let (source, destination, mode) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, mode] => (*src, *dst, *mode),
+        _ => return Err(bad()),
+    };
+    if source.is_empty() || destination.is_empty() {
+        return Err(bad());
+    }
+    let mut read_only = false;
+    for m in mode.split(',').filter(|m| !m.is_empty()) {
+        match m {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            _ => {
+                return Err(EngineError::Invalid(format!(
+                    "invalid mode: {m} in volume specification '{s}'"
+                )));
+            }
+        }
+    }
+    if !source.starts_with('/') {
+        crate::volumes::validate_volume_name(source)?;
+    }
+    Ok(VolumeSpec {
+        source: source.to_string(),
+        destination: destination.to_string(),
+        read_only,
+    })
+}
+
+pub use dockyard_types::ULIMIT_NAMES;
+
+/// A ulimit by its Docker name (`nofile`), checked.
+pub fn ulimit(name: &str, soft: u64, hard: u64) -> Result<Rlimit, EngineError> {
+    if !ULIMIT_NAMES.contains(&name) {
+        return Err(EngineError::Invalid(format!("invalid ulimit type: {name}")));
+    }
+    if soft > hard {
+        return Err(EngineError::Invalid(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )));
+    }
+    Ok(Rlimit {
+        kind: format!("RLIMIT_{}", name.to_ascii_uppercase()),
+        soft,
+        hard,
+    })
+}
+
+/// Parses Docker's `--ulimit NAME=SOFT[:HARD]`.
+pub fn parse_ulimit(s: &str) -> Result<Rlimit, EngineError> {
+    let bad = || EngineError::Invalid(format!("invalid ulimit argument: {s}"));
+    let (name, limits) = s.split_once('=').ok_or_else(bad)?;
+    let num = |v: &str| -> Result<u64, EngineError> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse().map_err(|_| bad())
+        }
+    };
+    let (soft, hard) = match limits.split_once(':') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => (num(limits)?, num(limits)?),
+    };
+    ulimit(name, soft, hard)
+}
+
+/// Parses Docker's `--tmpfs PATH[:OPTIONS]`.
+pub fn parse_tmpfs(s: &str) -> Result<Tmpfs, EngineError> {
+    let (dest, opts) = s.split_once(':').unwrap_or((s, ""));
+    Ok(Tmpfs {
+        destination: dest.to_string(),
+        options: opts
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 /// A network namespace several containers share, and its address.
@@ -102,18 +214,23 @@ pub fn parse_signal(s: &str) -> Result<i32, EngineError> {
     Ok(n)
 }
 
-/// Checks a container name against Docker's rule.
-pub fn validate_name(name: &str) -> Result<(), EngineError> {
-    let ok = name.len() >= 2
-        && name.len() <= 128
+/// Docker's rule for container and volume names:
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, at most `max` long.
+pub(crate) fn docker_name_ok(name: &str, max: usize) -> bool {
+    name.len() >= 2
+        && name.len() <= max
         && name
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Checks a container name against Docker's rule.
+pub fn validate_name(name: &str) -> Result<(), EngineError> {
+    if docker_name_ok(name, 128) {
         Ok(())
     } else {
         Err(EngineError::Invalid(format!(
@@ -248,6 +365,39 @@ pub fn container_config(
     c.cap_drop = spec.cap_drop.clone();
     c.seccomp_unconfined = spec.seccomp_unconfined;
     c.auto_remove = spec.auto_remove;
+    let mut dests: Vec<&str> = Vec::new();
+    for d in spec
+        .volumes
+        .iter()
+        .map(|v| v.destination.as_str())
+        .chain(spec.tmpfs.iter().map(|t| t.destination.as_str()))
+    {
+        if !d.starts_with('/') || d == "/" {
+            return Err(EngineError::Invalid(format!(
+                "invalid mount config: the mount destination '{d}' must be an absolute path other than '/'"
+            )));
+        }
+        if dests.contains(&d) {
+            return Err(EngineError::Invalid(format!("duplicate mount point: {d}")));
+        }
+        dests.push(d);
+    }
+    c.tmpfs = spec.tmpfs.clone();
+    if spec.shm_size == Some(0) {
+        return Err(EngineError::Invalid(
+            "invalid --shm-size: it must be greater than 0".into(),
+        ));
+    }
+    c.shm_size = spec.shm_size;
+    for u in &spec.ulimits {
+        if c.rlimits.iter().any(|r| r.kind == u.kind) {
+            return Err(EngineError::Invalid(format!(
+                "duplicate ulimit: {}",
+                u.kind
+            )));
+        }
+        c.rlimits.push(u.clone());
+    }
     Ok(c)
 }
 
@@ -338,6 +488,59 @@ mod tests {
         s.cpus = None;
         s.cpu_shares = Some(1);
         assert!(resources(&s, 2).is_err());
+    }
+
+    #[test]
+    fn volumes_ulimits_and_tmpfs_parse_like_docker() {
+        let v = parse_volume("/srv/data:/data:ro").expect("host");
+        assert!(v.is_host_path() && v.read_only);
+        assert_eq!(v.destination, "/data");
+        let v = parse_volume("cache:/var/cache").expect("named");
+        assert!(!v.is_host_path() && !v.read_only);
+        for bad in ["/x", "a:b:c:d", ":/x", "/x:", "/x:/y:zz", "bad/name:/y"] {
+            assert!(parse_volume(bad).is_err(), "{bad}");
+        }
+        let u = parse_ulimit("nofile=1024:2048").expect("both");
+        assert_eq!(
+            (u.kind.as_str(), u.soft, u.hard),
+            ("RLIMIT_NOFILE", 1024, 2048)
+        );
+        let u = parse_ulimit("core=0").expect("one");
+        assert_eq!((u.soft, u.hard), (0, 0));
+        assert_eq!(
+            parse_ulimit("memlock=-1").expect("unlimited").hard,
+            u64::MAX
+        );
+        for bad in ["nofile", "files=1", "nofile=2:1", "nofile=x"] {
+            assert!(parse_ulimit(bad).is_err(), "{bad}");
+        }
+        let t = parse_tmpfs("/run:size=64m,noexec").expect("tmpfs");
+        assert_eq!(t.destination, "/run");
+        assert_eq!(t.options, ["size=64m", "noexec"]);
+        assert!(parse_tmpfs("/tmp").expect("plain").options.is_empty());
+    }
+
+    #[test]
+    fn mount_points_and_limits_are_checked() {
+        let img = image(None, Some(&["sh"]));
+        let mut s = spec(&[]);
+        s.volumes = vec![parse_volume("/a:/data").expect("v")];
+        s.tmpfs = vec![parse_tmpfs("/data").expect("t")];
+        let err = container_config("id1", &s, &img, 2).expect_err("duplicate");
+        assert!(err.to_string().contains("duplicate mount point"), "{err}");
+        s.tmpfs = vec![parse_tmpfs("relative").expect("t")];
+        assert!(container_config("id1", &s, &img, 2).is_err());
+        s.tmpfs.clear();
+        s.ulimits = vec![
+            parse_ulimit("nofile=10").expect("u"),
+            parse_ulimit("nofile=20").expect("u"),
+        ];
+        assert!(container_config("id1", &s, &img, 2).is_err());
+        s.ulimits.pop();
+        s.shm_size = Some(1 << 20);
+        let c = container_config("id1", &s, &img, 2).expect("ok");
+        assert_eq!(c.rlimits.len(), 1);
+        assert_eq!(c.shm_size, Some(1 << 20));
     }
 
     #[test]

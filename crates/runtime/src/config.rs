@@ -48,6 +48,14 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// A tmpfs mounted into the container (Docker's `--tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tmpfs {
+    pub destination: String,
+    /// Mount options as `mount -o` takes them (`size=64m`, `noexec`...).
+    pub options: Vec<String>,
+}
+
 /// Everything needed to create one container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerConfig {
@@ -74,6 +82,11 @@ pub struct ContainerConfig {
     /// Extra limits; NOFILE defaults to the host's hard limit when absent.
     pub rlimits: Vec<Rlimit>,
     pub mounts: Vec<Mount>,
+    #[serde(default)]
+    pub tmpfs: Vec<Tmpfs>,
+    /// Size of `/dev/shm` in bytes (Docker's `--shm-size`, default 64 MiB).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
     /// Turn the seccomp filter off (Docker's `seccomp=unconfined`).
     pub seccomp_unconfined: bool,
     /// Capabilities beyond Docker's default set (`CAP_NET_ADMIN`...).
@@ -110,6 +123,8 @@ impl ContainerConfig {
             resources: Resources::default(),
             rlimits: Vec::new(),
             mounts: Vec::new(),
+            tmpfs: Vec::new(),
+            shm_size: None,
             seccomp_unconfined: false,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),

@@ -22,7 +22,7 @@ mod spec;
 mod state;
 mod user;
 
-pub use config::{ContainerConfig, ExecConfig, Mount, NetworkNamespace, Resources, Rlimit};
+pub use config::{ContainerConfig, ExecConfig, Mount, NetworkNamespace, Resources, Rlimit, Tmpfs};
 pub use error::{ErrorKind, RuntimeError};
 pub use fake::FakeDriver;
 pub use linux::{LinuxDriver, ShimCommand};

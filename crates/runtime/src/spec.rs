@@ -100,7 +100,7 @@ pub fn build(
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}k", cfg.shm_size.unwrap_or(64 << 20).div_ceil(1024))]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
     if cfg.network == NetworkNamespace::Host {
@@ -125,6 +125,11 @@ pub fn build(
             opts.push("ro");
         }
         mounts.push(json!({"destination": m.destination, "type": "bind", "source": m.source, "options": opts}));
+    }
+    for t in &cfg.tmpfs {
+        let mut opts: Vec<&str> = vec!["nosuid", "nodev"];
+        opts.extend(t.options.iter().map(String::as_str));
+        mounts.push(json!({"destination": t.destination, "type": "tmpfs", "source": "tmpfs", "options": opts}));
     }
 
     let mut namespaces = vec![
@@ -204,7 +209,7 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Resources, Rlimit};
+    use crate::config::{Mount, Resources, Rlimit, Tmpfs};
 
     fn facts() -> HostFacts {
         HostFacts {
@@ -346,6 +351,53 @@ mod tests {
             .expect("ns")
             .len();
         assert_eq!(ns, 5);
+    }
+
+    #[test]
+    fn volumes_tmpfs_and_shm_size() {
+        let mut cfg = ContainerConfig::new("abc", vec![], vec!["sh".into()]);
+        cfg.mounts = vec![Mount {
+            source: "/srv/data".into(),
+            destination: "/data".into(),
+            read_only: true,
+        }];
+        cfg.tmpfs = vec![Tmpfs {
+            destination: "/run/cache".into(),
+            options: vec!["size=1m".into(), "noexec".into()],
+        }];
+        cfg.shm_size = Some(128 << 20);
+        let s = spec_of(&cfg);
+        let mounts = s.mounts().as_ref().expect("mounts");
+        let find = |d: &str| {
+            mounts
+                .iter()
+                .find(|m| m.destination().to_str() == Some(d))
+                .unwrap_or_else(|| panic!("no mount at {d}"))
+        };
+        let data = find("/data");
+        assert_eq!(data.typ().as_deref(), Some("bind"));
+        assert!(
+            data.options()
+                .as_ref()
+                .expect("opts")
+                .contains(&"ro".into())
+        );
+        let cache = find("/run/cache");
+        assert_eq!(cache.typ().as_deref(), Some("tmpfs"));
+        assert!(
+            cache
+                .options()
+                .as_ref()
+                .expect("opts")
+                .contains(&"size=1m".into())
+        );
+        let shm = find("/dev/shm");
+        assert!(
+            shm.options()
+                .as_ref()
+                .expect("opts")
+                .contains(&"size=131072k".into())
+        );
     }
 
     #[test]

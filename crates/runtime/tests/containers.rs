@@ -154,6 +154,68 @@ fn mounts_devices_and_readonly_sys() {
 }
 
 #[test]
+fn bind_mounts_tmpfs_shm_size_and_ulimits() {
+    require_root!();
+    let h = Harness::new();
+    let shared = h._tmp.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("in"), "from the host\n").unwrap();
+    let mut cfg = h.config(&[
+        "sh",
+        "-c",
+        "cat /data/in; echo out > /data/out; touch /ro/x 2>&1; \
+         echo t > /scratch/t && grep -E ' /(scratch|dev/shm) ' /proc/mounts; \
+         ulimit -n; ulimit -s",
+    ]);
+    // Mount points the image lacks, under a read-only root.
+    cfg.readonly_rootfs = true;
+    cfg.mounts = vec![
+        dockyard_runtime::Mount {
+            source: shared.clone(),
+            destination: "/data".into(),
+            read_only: false,
+        },
+        dockyard_runtime::Mount {
+            source: shared.clone(),
+            destination: "/ro".into(),
+            read_only: true,
+        },
+    ];
+    cfg.tmpfs = vec![dockyard_runtime::Tmpfs {
+        destination: "/scratch".into(),
+        options: vec!["size=1m".into()],
+    }];
+    cfg.shm_size = Some(8 << 20);
+    cfg.rlimits = vec![
+        dockyard_runtime::Rlimit {
+            kind: "RLIMIT_NOFILE".into(),
+            soft: 321,
+            hard: 654,
+        },
+        dockyard_runtime::Rlimit {
+            kind: "RLIMIT_STACK".into(),
+            soft: 4096 << 10,
+            hard: 4096 << 10,
+        },
+    ];
+    let (code, out) = h.run(&cfg);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("from the host\n"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(shared.join("out")).unwrap(),
+        "out\n"
+    );
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(
+        out.contains("tmpfs /scratch tmpfs rw,nosuid,nodev"),
+        "{out}"
+    );
+    assert!(out.contains("size=1024k"), "{out}");
+    assert!(out.contains("size=8192k"), "{out}");
+    assert!(out.ends_with("321\n4096\n"), "{out}");
+}
+
+#[test]
 fn user_and_capabilities() {
     require_root!();
     let h = Harness::new();

@@ -18,3 +18,22 @@ pub enum ErrorKind {
     Unavailable,
     Internal,
 }
+
+/// The resource limit names Docker's `--ulimit` and ECS's `ulimits` accept.
+pub const ULIMIT_NAMES: [&str; 15] = [
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];

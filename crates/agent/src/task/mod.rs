@@ -296,6 +296,7 @@ impl Worker {
             });
         }
         self.release_network();
+        self.release_volumes();
         let mut c = self.change("STOPPED");
         c.stopped_reason = Some(reason.to_string());
         c.stop_code = Some("TaskFailedToStart".into());
@@ -332,6 +333,8 @@ impl Worker {
     }
 
     fn start(&mut self) -> Result<(), String> {
+        crate::containers::check_inputs(&self.task)?;
+        crate::volumes::check(&self.task)?;
         let mut pending = self.change("PENDING");
         pending.pull_started_ms = Some(now_ms());
         self.report(pending);
@@ -508,7 +511,7 @@ impl Worker {
             }
             self.set_container(&def.name, |lc| lc.metadata_token = token);
         }
-        let spec = run_spec(&self.task, def, self.shared_net.as_ref(), &env);
+        let spec = run_spec(&self.task, def, self.shared_net.as_ref(), &env)?;
         let rec = self
             .shared
             .engine
@@ -745,6 +748,15 @@ impl Worker {
         }
     }
 
+    /// Removes the task-scoped volumes once every container is gone.
+    fn release_volumes(&self) {
+        for v in crate::volumes::task_scoped(&self.task) {
+            if let Err(e) = self.shared.engine.volumes().remove(&v) {
+                tracing::warn!("removing volume {v} of task {}: {e}", self.arn);
+            }
+        }
+    }
+
     fn release_network(&self) {
         if let Some(id) = self.local().and_then(|t| t.network_id)
             && let Err(e) = self.shared.engine.network().detach(&id)
@@ -797,6 +809,7 @@ impl Worker {
             self.remove_container(name);
         }
         self.release_network();
+        self.release_volumes();
         let mut c = self.change("STOPPED");
         c.execution_stopped_ms = Some(exec_stopped);
         if own {

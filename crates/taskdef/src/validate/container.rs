@@ -20,23 +20,7 @@ pub(crate) const LOG_DRIVERS: [&str; 9] = [
     "none",
 ];
 
-const ULIMITS: [&str; 15] = [
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
+use dockyard_types::ULIMIT_NAMES as ULIMITS;
 
 const CAPABILITIES: [&str; 39] = [
     "ALL",
