@@ -7,9 +7,11 @@ set -euo pipefail
 # Benchmarks: runc and podman (peers), hyperfine; for the registry bench
 # docker-registry (CNCF distribution) and nginx-light (peers), wrk (load).
 # python3: Debian's interpreter, copied into a test image that runs boto3.
+# awscli: Debian's is the AWS CLI v2 (/usr/bin/aws), which has `aws logs
+# tail`; PyPI's awscli (v1, first on PATH where pip installs it) has not.
 PKGS=(
   pkg-config libseccomp-dev libsystemd-dev libdbus-1-dev
-  busybox-static iproute2 nftables iptables python3
+  busybox-static iproute2 nftables iptables python3 awscli
   runc podman skopeo hyperfine
   docker-registry nginx-light wrk
 )

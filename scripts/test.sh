@@ -11,6 +11,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/dockyard-target}"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# A run killed mid-test (not one that failed: tests clean up then) leaves
+# containers behind; they are not this run's.
+bash scripts/check-leftovers.sh --clean
 # Two test threads: the privileged tests start real containers and the
 # machine this runs on has two cores.
 cargo test --workspace --locked -- --test-threads=2
