@@ -386,7 +386,7 @@ async fn a_task_that_cannot_pull_fails_to_start() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn volumes_ulimits_and_tmpfs_reach_the_containers() {
+async fn volumes_ulimits_tmpfs_and_host_networking_reach_the_containers() {
     dockyard_testkit::require_root!();
     let _agents = shared_agents().await;
     let s = Server::start_with_agent(2);
@@ -510,6 +510,92 @@ async fn volumes_ulimits_and_tmpfs_reach_the_containers() {
         reason.starts_with("ResourceInitializationError: unable to pull secrets"),
         "{reason}"
     );
+
+    // Network mode host: the container listens in the node's own network
+    // namespace, its binding is the container port itself, and a second
+    // task wanting the same port is not placed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let def = serde_json::json!({
+        "family": "hostnet",
+        "networkMode": "host",
+        "requiresCompatibilities": ["EC2"],
+        "memory": "64",
+        "containerDefinitions": [{
+            "name": "web", "image": image, "stopTimeout": 1,
+            "portMappings": [{"containerPort": port}],
+            "command": shell(&format!("mkdir /www && echo host-mode > /www/index.html && \
+                exec httpd -f -p 127.0.0.1:{port} -h /www"))
+        }]
+    });
+    common::aws_json(
+        &s,
+        &[
+            "ecs",
+            "register-task-definition",
+            "--cli-input-json",
+            &def.to_string(),
+        ],
+    );
+    let run = |_: ()| {
+        c.run_task()
+            .task_definition("hostnet")
+            .cluster("vol")
+            .launch_type(LaunchType::Ec2)
+            .send()
+    };
+    let arn = run(()).await.unwrap().tasks()[0]
+        .task_arn()
+        .unwrap()
+        .to_string();
+    let t = until(&s, &c, "vol", &arn, 60, "RUNNING", |t| {
+        t.last_status() == Some("RUNNING")
+    })
+    .await;
+    let b = &container(&t, "web").network_bindings()[0];
+    assert_eq!(
+        (b.container_port(), b.host_port()),
+        (Some(port as i32), Some(port as i32)),
+        "{t:#?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        use std::io::{Read, Write};
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            let mut out = String::new();
+            let _ = conn.read_to_string(&mut out);
+            if out.contains("200") {
+                break out;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the host-mode server never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(body.ends_with("host-mode\n"), "{body}");
+    let second = run(()).await.unwrap();
+    assert!(second.tasks().is_empty(), "{second:#?}");
+    assert_eq!(
+        second.failures()[0].reason(),
+        Some("RESOURCE:PORTS"),
+        "{second:#?}"
+    );
+    c.stop_task()
+        .cluster("vol")
+        .task(&arn)
+        .send()
+        .await
+        .unwrap();
+    until(&s, &c, "vol", &arn, 30, "STOPPED", |t| {
+        t.last_status() == Some("STOPPED")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
