@@ -374,8 +374,11 @@ impl Agent {
         Ok(())
     }
 
-    /// Binds `169.254.170.2:80` and serves task metadata there. Only one
-    /// agent per machine can: others run their tasks without it.
+    /// Serves task metadata at `169.254.170.2`: on port 80 when this is
+    /// the machine's first agent (host-mode tasks reach it there), else on
+    /// a port of its own; either way its bridge's containers' connections
+    /// to port 80 are redirected to it, so every agent on a machine serves
+    /// its own tasks.
     async fn serve_metadata(&self, stopped: tokio::sync::oneshot::Receiver<()>) {
         if let Err(e) = meta::ensure_address() {
             tracing::warn!(
@@ -386,14 +389,37 @@ impl Agent {
         }
         let listener = match tokio::net::TcpListener::bind((meta::METADATA_IP, 80)).await {
             Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(
-                    "no task metadata endpoint: binding {}:80: {e}",
-                    meta::METADATA_IP
-                );
+            Err(_) => match tokio::net::TcpListener::bind((meta::METADATA_IP, 0)).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(
+                        "no task metadata endpoint: binding {}: {e}",
+                        meta::METADATA_IP
+                    );
+                    return;
+                }
+            },
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(80);
+        let shared = self.shared.clone();
+        let redirect = tokio::task::spawn_blocking(move || {
+            shared
+                .engine
+                .network()
+                .set_redirect(meta::METADATA_IP, 80, port)
+        })
+        .await;
+        match redirect {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if port == 80 => {
+                tracing::warn!("redirecting port 80 on the bridge: {e}")
+            }
+            r => {
+                tracing::warn!("no task metadata endpoint: redirecting port 80 to {port}: {r:?}");
                 return;
             }
-        };
+        }
+        tracing::info!("task metadata at {}:{port}", meta::METADATA_IP);
         self.shared
             .metadata
             .store(true, std::sync::atomic::Ordering::SeqCst);

@@ -3,11 +3,12 @@
 //! an expiry), kept in one JSON file with mode 0600 that is replaced
 //! atomically on every change.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -122,6 +123,38 @@ pub struct KeyStore {
     path: PathBuf,
     account: String,
     state: Mutex<KeyFile>,
+    /// Every key and session by id, rebuilt on each change: what request
+    /// verification reads, without the writers' lock or a scan.
+    lookup: RwLock<HashMap<String, Secret>>,
+}
+
+/// The secrets of `file` by access key id.
+fn lookup(file: &KeyFile) -> HashMap<String, Secret> {
+    let keys = file.keys.iter().map(|k| {
+        (
+            k.access_key_id.clone(),
+            Secret {
+                secret_access_key: k.secret_access_key.clone(),
+                session_token: None,
+                expires: None,
+                principal: k.principal.clone(),
+            },
+        )
+    });
+    let sessions = file.sessions.iter().map(|s| {
+        (
+            s.access_key_id.clone(),
+            Secret {
+                secret_access_key: s.secret_access_key.clone(),
+                session_token: Some(s.session_token.clone()),
+                expires: Some(s.expiration),
+                principal: s.principal.clone(),
+            },
+        )
+    });
+    // A session never shares an id with a key; were it to, the key wins,
+    // as it did when keys were searched first.
+    sessions.chain(keys).collect()
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -156,6 +189,7 @@ impl KeyStore {
         Ok(Self {
             path,
             account: account.to_string(),
+            lookup: RwLock::new(lookup(&state)),
             state: Mutex::new(state),
         })
     }
@@ -300,6 +334,7 @@ impl KeyStore {
             path: self.path.clone(),
             source,
         })?;
+        *self.lookup.write().unwrap_or_else(|e| e.into_inner()) = lookup(&next);
         *state = next;
         Ok(())
     }
@@ -307,25 +342,11 @@ impl KeyStore {
 
 impl CredentialSource for KeyStore {
     fn secret_for(&self, access_key_id: &str) -> Option<Secret> {
-        let state = self.lock();
-        if let Some(k) = state.keys.iter().find(|k| k.access_key_id == access_key_id) {
-            return Some(Secret {
-                secret_access_key: k.secret_access_key.clone(),
-                session_token: None,
-                expires: None,
-                principal: k.principal.clone(),
-            });
-        }
-        state
-            .sessions
-            .iter()
-            .find(|s| s.access_key_id == access_key_id)
-            .map(|s| Secret {
-                secret_access_key: s.secret_access_key.clone(),
-                session_token: Some(s.session_token.clone()),
-                expires: Some(s.expiration),
-                principal: s.principal.clone(),
-            })
+        self.lookup
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(access_key_id)
+            .cloned()
     }
 }
 

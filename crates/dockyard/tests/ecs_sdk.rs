@@ -17,8 +17,9 @@ use aws_sdk_ecs::types::{
 
 use common::{AgentProc, Server, client, env, push_busybox, push_layout, run};
 
-/// One agent per machine serves `169.254.170.2:80`: the test that reads
-/// task metadata runs alone, the other agent tests together.
+/// The first agent on the machine holds `169.254.170.2:80` (later ones get
+/// their bridges' connections redirected to a port of their own): the test
+/// that calls it from the host runs alone, the other agent tests together.
 static METADATA: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 async fn shared_agents() -> tokio::sync::RwLockReadGuard<'static, ()> {
@@ -729,11 +730,13 @@ async fn an_ec2_agent_runs_bridge_tasks_and_readopts_them_after_a_restart() {
                 .name("web")
                 .image(&image)
                 .memory(64)
+                // The task's metadata, as its container read it, is served.
                 .set_command(Some(vec![
-                    "httpd".into(),
-                    "-f".into(),
-                    "-p".into(),
-                    "8080".into(),
+                    "sh".into(),
+                    "-c".into(),
+                    "mkdir /www && wget -qO /www/meta \"$ECS_CONTAINER_METADATA_URI_V4/task\"; \
+                     exec httpd -f -p 8080 -h /www"
+                        .into(),
                 ]))
                 // httpd as PID 1 ignores SIGTERM: SIGKILL follows after 2 s.
                 .stop_timeout(2)
@@ -767,7 +770,17 @@ async fn an_ec2_agent_runs_bridge_tasks_and_readopts_them_after_a_restart() {
     let port = binding.host_port().unwrap() as u16;
     assert!(port >= 32768, "a dynamic host port, not {port}");
     assert_eq!(binding.container_port(), Some(8080));
-    std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // This agent is not the machine's first (the server's own holds port
+    // 80), yet its container read its own task's metadata.
+    let meta = {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.write_all(b"GET /meta HTTP/1.0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        conn.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(meta.contains(&format!("\"TaskARN\":\"{arn}\"")), "{meta}");
     let runtime_id = container(&t, "web").runtime_id().unwrap().to_string();
 
     // The agent dies; the task does not. The server notices the silence.

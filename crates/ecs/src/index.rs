@@ -235,38 +235,37 @@ impl TaskIndex {
             .unwrap_or_default()
     }
 
-    /// Up to `n` ARNs of a cluster's tasks after the id `after` (id order)
-    /// that `keep` accepts, and the last id when more may follow. Runs
-    /// under the index's lock without copying the rest.
-    pub fn page(
+    /// Calls `emit` with up to `n` of a cluster's tasks after the id
+    /// `after` (id order) that `keep` accepts; returns the last id when
+    /// more may follow. Runs under the index's lock without copying.
+    pub fn page_with(
         &self,
         cluster: &str,
         after: Option<&str>,
         n: usize,
         keep: impl Fn(&Task) -> bool,
-    ) -> (Vec<String>, Option<String>) {
+        mut emit: impl FnMut(&Task),
+    ) -> Option<String> {
         use std::ops::Bound;
         let inner = self.synced();
-        let Some(m) = inner.clusters.get(cluster) else {
-            return (vec![], None);
-        };
+        let m = inner.clusters.get(cluster)?;
         let start = match after {
             Some(a) => Bound::Excluded(a),
             None => Bound::Unbounded,
         };
-        let mut out = Vec::new();
-        let mut last = None;
+        let (mut count, mut last): (usize, Option<&String>) = (0, None);
         for (id, t) in m.range::<str, _>((start, Bound::Unbounded)) {
             if !keep(t) {
                 continue;
             }
-            if out.len() == n {
-                return (out, last);
+            if count == n {
+                return last.cloned();
             }
-            out.push(t.arn.clone());
-            last = Some(id.clone());
+            emit(t);
+            count += 1;
+            last = Some(id);
         }
-        (out, None)
+        None
     }
 
     /// (cluster, id) of the tasks STOPPED before `cutoff_ms`.

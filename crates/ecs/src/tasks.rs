@@ -73,15 +73,6 @@ struct ListIn {
     launch_type: Option<String>,
 }
 
-/// A page of ListTasks.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TaskPage {
-    task_arns: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_token: Option<String>,
-}
-
 /// What DescribeTasks found: the tasks, the failures, whether tags are asked.
 type Described = (Vec<std::sync::Arc<crate::index::Entry>>, Vec<Value>, bool);
 
@@ -683,21 +674,44 @@ impl EcsService {
     }
 
     pub(crate) fn list_tasks(&self, ctx: &CallContext, input: Value) -> Result<Value, ApiError> {
-        let page = self.list_page(ctx, input)?;
-        Ok(json!(page))
+        let text = self.list_tasks_text(ctx, &input)?;
+        serde_json::from_slice(&text).map_err(crate::error::server)
     }
 
-    /// ListTasks as text, serialised straight from the page.
+    /// ListTasks as text, written straight from the index under its lock:
+    /// no ARN is copied.
     pub(crate) fn list_tasks_text(
         &self,
         ctx: &CallContext,
         input: &Value,
     ) -> Result<Vec<u8>, ApiError> {
-        let page = self.list_page(ctx, input.clone())?;
-        serde_json::to_vec(&page).map_err(crate::error::server)
+        let q = self.list_query(ctx, input.clone())?;
+        let mut out = Vec::with_capacity(64 + q.n.min(100) * 96);
+        out.extend_from_slice(b"{\"taskArns\":[");
+        let mut first = true;
+        let last = self.index.page_with(
+            &q.cluster,
+            q.after.as_deref(),
+            q.n,
+            |t| q.keep(t),
+            |t| {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                push_json_str(&mut out, &t.arn);
+            },
+        );
+        out.push(b']');
+        if let Some(l) = last {
+            out.extend_from_slice(b",\"nextToken\":");
+            push_json_str(&mut out, &dockyard_aws::input::encode_token(&l));
+        }
+        out.push(b'}');
+        Ok(out)
     }
 
-    fn list_page(&self, ctx: &CallContext, input: Value) -> Result<TaskPage, ApiError> {
+    fn list_query(&self, ctx: &CallContext, input: Value) -> Result<ListQuery, ApiError> {
         let i: ListIn = decode(input)?;
         let cluster = cluster_name(ctx, i.cluster.as_deref())?;
         self.active_cluster(&cluster)?;
@@ -726,31 +740,74 @@ impl EcsService {
             ),
             None => None,
         };
-        let service_group = i.service_name.as_ref().map(|s| format!("service:{s}"));
+        Ok(ListQuery {
+            cluster,
+            n,
+            after,
+            desired,
+            instance,
+            family: i.family,
+            started_by: i.started_by,
+            group: i.service_name.map(|s| format!("service:{s}")),
+            launch_type: i.launch_type,
+        })
+    }
+}
+
+/// A checked ListTasks request.
+struct ListQuery {
+    cluster: String,
+    n: usize,
+    after: Option<String>,
+    desired: String,
+    instance: Option<String>,
+    family: Option<String>,
+    started_by: Option<String>,
+    group: Option<String>,
+    launch_type: Option<String>,
+}
+
+impl ListQuery {
+    fn keep(&self, t: &Task) -> bool {
         fn family_of(t: &Task) -> Option<&str> {
             t.task_definition_arn
                 .rsplit_once('/')
                 .and_then(|(_, r)| r.rsplit_once(':'))
                 .map(|(fam, _)| fam)
         }
-        let (arns, last) = self.index.page(&cluster, after.as_deref(), n, |t| {
-            t.desired_status == desired
-                && instance
-                    .as_ref()
-                    .is_none_or(|a| t.container_instance_arn.as_ref() == Some(a))
-                && i.family.as_deref().is_none_or(|f| family_of(t) == Some(f))
-                && i.started_by
-                    .as_ref()
-                    .is_none_or(|s| t.started_by.as_ref() == Some(s))
-                && service_group
-                    .as_ref()
-                    .is_none_or(|g| t.group.as_ref() == Some(g))
-                && i.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
-        });
-        Ok(TaskPage {
-            task_arns: arns,
-            next_token: last.map(|l| dockyard_aws::input::encode_token(&l)),
-        })
+        t.desired_status == self.desired
+            && self
+                .instance
+                .as_ref()
+                .is_none_or(|a| t.container_instance_arn.as_ref() == Some(a))
+            && self
+                .family
+                .as_deref()
+                .is_none_or(|f| family_of(t) == Some(f))
+            && self
+                .started_by
+                .as_ref()
+                .is_none_or(|s| t.started_by.as_ref() == Some(s))
+            && self
+                .group
+                .as_ref()
+                .is_none_or(|g| t.group.as_ref() == Some(g))
+            && self
+                .launch_type
+                .as_ref()
+                .is_none_or(|l| &t.launch_type == l)
+    }
+}
+
+/// Appends `s` as a JSON string: as it is when nothing in it needs
+/// escaping (ARNs and tokens never do), else through serde_json.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 

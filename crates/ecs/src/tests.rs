@@ -345,6 +345,65 @@ fn run_task_places_an_agent_runs_it_and_reports_back() {
 }
 
 #[test]
+fn list_tasks_pages_through_every_task_once() {
+    let fx = Fx::new();
+    fx.ok("CreateCluster", json!({"clusterName": "prod"}));
+    // No fixed host port: all eight fit on the one instance.
+    fx.register_web(
+        "web",
+        json!({"containerDefinitions": [{"name": "web", "image": "busybox", "memory": 64}]}),
+    );
+    fx.node(NodeKind::Instance, Some("prod"), 16384, 16384);
+    let mut ran: Vec<String> = ["a", "b"]
+        .iter()
+        .flat_map(|by| {
+            let r = fx.ok(
+                "RunTask",
+                json!({"cluster": "prod", "taskDefinition": "web", "count": 4, "startedBy": by}),
+            );
+            r["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["taskArn"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    ran.sort();
+    let (mut seen, mut token, mut pages) = (vec![], None::<Value>, vec![]);
+    loop {
+        let mut input = json!({"cluster": "prod", "maxResults": 3});
+        if let Some(t) = token.take() {
+            input["nextToken"] = t;
+        }
+        let page = fx.ok("ListTasks", input);
+        pages.push(page["taskArns"].as_array().unwrap().len());
+        seen.extend(arns(&page, "taskArns"));
+        match page.get("nextToken") {
+            Some(t) => token = Some(t.clone()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [3, 3, 2]);
+    seen.sort();
+    assert_eq!(seen, ran);
+    let by_b = fx.ok(
+        "ListTasks",
+        json!({"cluster": "prod", "startedBy": "b", "maxResults": 4}),
+    );
+    assert_eq!(arns(&by_b, "taskArns").len(), 4);
+    // Exactly as many as asked for and no more: no token.
+    assert!(by_b.get("nextToken").is_none(), "{by_b}");
+    let e = fx.err(
+        "ListTasks",
+        json!({"cluster": "prod", "nextToken": "not-a-token"}),
+    );
+    assert_eq!(e.code, "InvalidParameterException");
+    let e = fx.err("ListTasks", json!({"cluster": "prod", "maxResults": 101}));
+    assert_eq!(e.code, "InvalidParameterException");
+}
+
+#[test]
 fn fargate_runs_on_managed_capacity_with_role_credentials() {
     let fx = Fx::new();
     fx.ok("CreateCluster", json!({}));

@@ -2,6 +2,7 @@
 //! to it.
 
 use std::fs::{self, File};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crate::model::validate_id;
@@ -54,7 +55,9 @@ impl Networks {
         let (name, subnet) = (self.cfg.name.as_str(), self.cfg.subnet);
         let index = link::session(|h| async move { link::ensure_bridge(&h, name, &subnet).await })?;
         let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-        let stamp = format!("{} {index} {subnet}\n", boot.trim());
+        // The version changes when the base script does, so that tables set
+        // up by an older build are set up again.
+        let stamp = format!("v2 {} {index} {subnet}\n", boot.trim());
         let marker = self.ensured_marker();
         if std::fs::read_to_string(&marker).is_ok_and(|s| s == stamp) {
             return Ok(());
@@ -68,6 +71,19 @@ impl Networks {
         std::fs::create_dir_all(&self.cfg.state_dir)
             .and_then(|_| std::fs::write(&marker, stamp))
             .map_err(NetError::io(format!("writing {}", marker.display())))
+    }
+
+    /// Sends TCP connections from this bridge's containers to
+    /// `daddr:port` on to `daddr:to_port` (a local address), replacing the
+    /// bridge's previous redirect. Several services on one machine can each
+    /// answer their own bridge's containers at the same well-known address
+    /// and port this way. Calls [`Networks::ensure`] first.
+    pub fn set_redirect(&self, daddr: Ipv4Addr, port: u16, to_port: u16) -> Result<(), NetError> {
+        self.ensure()?;
+        nft::apply(
+            &nft::redirect_script(&self.table, daddr, port, to_port),
+            &format!("redirecting {daddr}:{port} on bridge {}", self.cfg.name),
+        )
     }
 
     fn ensured_marker(&self) -> PathBuf {

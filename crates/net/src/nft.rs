@@ -9,6 +9,10 @@
 //!   interfaces, loopback-sourced connections DNATed onto the bridge (their
 //!   replies must come back to an address the container can route to), and
 //!   containers reaching a sibling through a published port.
+//! - `redirects` (from `prerouting`, for traffic coming in on the bridge,
+//!   before `ports`) sends the containers' connections to a local service's
+//!   well-known port on to the port it really listens on: the task metadata
+//!   endpoint of the agent that owns the bridge.
 //! - `ports` holds one DNAT rule per published port whose comment,
 //!   `dockyard:<id>:<proto>:<host ip>:<host port>`, names its owner, so an
 //!   attachment's rules can be found and removed, and every bridge's
@@ -25,6 +29,7 @@ use crate::{Ipv4Net, NetError, PortMapping};
 
 const TABLE_PREFIX: &str = "dockyard_";
 const PORT_CHAIN: &str = "ports";
+const REDIRECT_CHAIN: &str = "redirects";
 const COMMENT_PREFIX: &str = "dockyard:";
 
 pub(crate) fn table_name(bridge: &str) -> String {
@@ -37,17 +42,32 @@ pub(crate) fn base_script(table: &str, bridge: &str, subnet: &Ipv4Net) -> String
     format!(
         "add table ip {table}
 add chain ip {table} {PORT_CHAIN}
+add chain ip {table} {REDIRECT_CHAIN}
 add chain ip {table} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
 add chain ip {table} output {{ type nat hook output priority -100; policy accept; }}
 add chain ip {table} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
 flush chain ip {table} prerouting
 flush chain ip {table} output
 flush chain ip {table} postrouting
+add rule ip {table} prerouting iifname \"{bridge}\" jump {REDIRECT_CHAIN}
 add rule ip {table} prerouting fib daddr type local jump {PORT_CHAIN}
 add rule ip {table} output fib daddr type local jump {PORT_CHAIN}
 add rule ip {table} postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade
 add rule ip {table} postrouting oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade
 add rule ip {table} postrouting oifname \"{bridge}\" ct status dnat ip saddr {subnet} masquerade
+"
+    )
+}
+
+/// Replaces the bridge's redirect: its containers' TCP connections to
+/// `daddr:port` go to `daddr:to_port` instead. Comes before the published
+/// ports, so a container port published on the host's every address does
+/// not capture them.
+pub(crate) fn redirect_script(table: &str, daddr: Ipv4Addr, port: u16, to_port: u16) -> String {
+    format!(
+        "add chain ip {table} {REDIRECT_CHAIN}
+flush chain ip {table} {REDIRECT_CHAIN}
+add rule ip {table} {REDIRECT_CHAIN} ip daddr {daddr} tcp dport {port} dnat to {daddr}:{to_port}
 "
     )
 }
@@ -256,6 +276,24 @@ mod tests {
         assert!(s.contains("add rule ip dockyard_br0 output fib daddr type local jump ports"));
         // Refilling must not touch the per-container chain.
         assert!(!s.contains("flush chain ip dockyard_br0 ports"));
+        // Nor the redirect, which is looked at before the published ports.
+        assert!(!s.contains("flush chain ip dockyard_br0 redirects"));
+        let (redirect, ports) = (
+            s.find("prerouting iifname \"br0\" jump redirects").unwrap(),
+            s.find("prerouting fib daddr type local jump ports")
+                .unwrap(),
+        );
+        assert!(redirect < ports);
+    }
+
+    #[test]
+    fn redirect_replaces_the_last_one() {
+        assert_eq!(
+            redirect_script("dockyard_br0", Ipv4Addr::new(169, 254, 170, 2), 80, 41000),
+            "add chain ip dockyard_br0 redirects\n\
+             flush chain ip dockyard_br0 redirects\n\
+             add rule ip dockyard_br0 redirects ip daddr 169.254.170.2 tcp dport 80 dnat to 169.254.170.2:41000\n"
+        );
     }
 
     #[test]

@@ -660,3 +660,60 @@ fn teardown_removes_bridge_table_and_mounts() {
     assert!(!mounts.contains(dir.to_str().unwrap()), "{mounts}");
     t.nets.teardown().unwrap();
 }
+
+#[test]
+fn redirect_sends_the_bridges_connections_to_another_local_port() {
+    require_root!();
+    let t = TestNet::new();
+    let a = t
+        .nets
+        .attach(&unique("a"), NetworkMode::Bridge, &[])
+        .unwrap();
+    // A port published on the gateway address captures the bridge's
+    // connections to it, until a redirect for the same port, which comes
+    // first, is set.
+    let (gw, well_known) = (t.gateway(), free_port());
+    let web = t
+        .nets
+        .attach(
+            &unique("w"),
+            NetworkMode::Bridge,
+            &[PortMapping {
+                host_ip: Some(gw),
+                ..PortMapping::tcp(well_known, 80)
+            }],
+        )
+        .unwrap();
+    serve_tcp(web.netns.as_deref().unwrap(), 80, "published".into());
+    let from_a = {
+        let ns = a.netns.clone().unwrap();
+        move || run_in(&ns, || fetch(sock(gw, well_known))).unwrap()
+    };
+    assert_eq!(from_a().unwrap(), "published");
+    let real = TcpListener::bind((gw, 0)).unwrap();
+    let real_port = real.local_addr().unwrap().port();
+    t.nets.set_redirect(gw, well_known, real_port).unwrap();
+    let table = t.nft_table();
+    assert!(
+        table.contains(&format!(
+            "ip daddr {gw} tcp dport {well_known} dnat to {gw}:{real_port}"
+        )),
+        "{table}"
+    );
+    let client = std::thread::spawn(from_a);
+    let (mut conn, peer) = real.accept().unwrap();
+    // The source address is kept: the service can tell containers apart.
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(a.ip.unwrap()));
+    conn.write_all(b"redirected").unwrap();
+    drop(conn);
+    assert_eq!(client.join().unwrap().unwrap(), "redirected");
+    // Setting it again replaces it; ensure() keeps it.
+    t.nets.set_redirect(gw, well_known, real_port + 1).unwrap();
+    t.nets.ensure().unwrap();
+    let table = t.nft_table();
+    assert!(!table.contains(&format!("{gw}:{real_port} ")), "{table}");
+    assert!(
+        table.contains(&format!("dnat to {gw}:{}", real_port + 1)),
+        "{table}"
+    );
+}
