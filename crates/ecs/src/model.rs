@@ -320,6 +320,11 @@ pub struct Task {
     /// (`lastStatus` reads DEACTIVATING meanwhile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivating: Option<Deactivation>,
+    /// A service task behind load balancers that runs but is not yet
+    /// registered in all its target groups (`lastStatus` reads ACTIVATING
+    /// meanwhile, as on ECS).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub activating: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,10 +10,10 @@ pub(crate) fn task(t: &Task, with_tags: bool) -> Value {
         "clusterArn": t.cluster_arn,
         "taskDefinitionArn": t.task_definition_arn,
         "overrides": if t.overrides.is_object() { t.overrides.clone() } else { json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}) },
-        "lastStatus": if t.deactivating.is_some() && t.last_status == "RUNNING" {
-            "DEACTIVATING"
-        } else {
-            t.last_status.as_str()
+        "lastStatus": match t.last_status.as_str() {
+            "RUNNING" if t.deactivating.is_some() => "DEACTIVATING",
+            "RUNNING" if t.activating => "ACTIVATING",
+            s => s,
         },
         "desiredStatus": t.desired_status,
         "launchType": t.launch_type,

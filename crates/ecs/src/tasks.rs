@@ -96,6 +96,8 @@ pub(crate) struct Launch {
     pub token: Option<String>,
     /// StartTask: the instances named, one task each.
     pub on_instances: Option<Vec<String>>,
+    /// The tasks go through ACTIVATING (a service behind load balancers).
+    pub activating: bool,
 }
 
 /// The capacity provider of each of `count` tasks under a strategy:
@@ -322,6 +324,7 @@ impl EcsService {
             count: on_instances.as_ref().map(Vec::len).unwrap_or(count),
             token: i.client_token,
             on_instances,
+            activating: false,
         })
     }
 
@@ -380,6 +383,7 @@ impl EcsService {
             host_ports: target.host_ports.clone(),
             extra: Default::default(),
             deactivating: None,
+            activating: l.activating,
         }
     }
 

@@ -5,7 +5,8 @@
 //! port for `instance` groups), counts as healthy only when every one of
 //! its targets is, and when the scheduler stops it, it is first
 //! deregistered and left running (DEACTIVATING) until its targets have
-//! drained, as ECS does.
+//! drained, as ECS does. A task reads ACTIVATING from the time it runs
+//! until it is registered in every group.
 
 use std::collections::BTreeMap;
 
@@ -158,6 +159,8 @@ impl EcsService {
         let mut register: BTreeMap<String, Vec<TargetSpec>> = BTreeMap::new();
         let mut deregister: BTreeMap<String, Vec<TargetSpec>> = BTreeMap::new();
         let mut verdicts = BTreeMap::new();
+        // Tasks whose every registration is made (or being made now).
+        let mut activated: Vec<(&Task, Vec<String>)> = Vec::new();
         for t in tasks {
             let regs = self.registrations(rec, t, groups, &mut ec2_ids)?;
             if !in_service(t) {
@@ -174,6 +177,9 @@ impl EcsService {
                 .iter()
                 .filter(|lb| lb["targetGroupArn"].is_string())
                 .count();
+            if t.activating && regs.len() == wanted {
+                activated.push((t, regs.iter().map(|r| r.tg.clone()).collect()));
+            }
             let mut all_healthy = regs.len() == wanted && wanted > 0;
             let mut unhealthy_in = None;
             for r in &regs {
@@ -220,10 +226,17 @@ impl EcsService {
             };
             verdicts.insert(t.arn.clone(), verdict);
         }
+        let mut failed = Vec::new();
         for (tg, specs) in register {
             if let Err(e) = dockyard_elbv2::register_targets(self.store.as_ref(), &tg, &specs, now)
             {
                 tracing::warn!("service {}: registering targets in {tg}: {e}", rec.name);
+                failed.push(tg);
+            }
+        }
+        for (t, tgs) in activated {
+            if !tgs.iter().any(|tg| failed.contains(tg)) {
+                self.activated(t)?;
             }
         }
         for (tg, specs) in deregister {
@@ -234,6 +247,21 @@ impl EcsService {
             }
         }
         Ok(verdicts)
+    }
+
+    /// Ends `t`'s ACTIVATING: it reads RUNNING from now on.
+    pub(crate) fn activated(&self, t: &Task) -> Result<(), ApiError> {
+        let key = task_key(&t.cluster, &t.id);
+        let missing = || crate::error::invalid("The referenced task was not found.");
+        let w = db::update_at(self.store.as_ref(), &key, missing, |t: &mut Task, _| {
+            if t.activating {
+                t.activating = false;
+                t.version += 1;
+            }
+            Ok(())
+        })?;
+        self.index.wrote(w.mod_revision);
+        Ok(())
     }
 
     /// Starts taking `t` out of its load balancers instead of stopping it:

@@ -184,7 +184,12 @@ fn targets_follow_tasks_health_gates_the_rollout_and_leaving_tasks_drain_first()
     let (mut seq, mut ports) = (0, BTreeMap::new());
     round(0);
     run_all(&fx, &node, &mut seq, &mut ports);
+    // Running, but not in its target group yet: ACTIVATING.
+    let first_arn = ports.keys().next().unwrap().clone();
+    assert_eq!(task(&fx, &first_arn)["lastStatus"], "ACTIVATING");
+    assert!(targets(&fx, &tg).is_empty());
     round(0);
+    assert_eq!(task(&fx, &first_arn)["lastStatus"], "RUNNING");
     // Registered at the node's instance id and the task's host port;
     // not healthy yet, so the deployment is not complete however long.
     assert_eq!(

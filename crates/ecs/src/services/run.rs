@@ -171,6 +171,10 @@ impl EcsService {
         // Behind load balancers: targets follow the tasks, health comes
         // from the targets, and tasks that finished draining stop.
         let groups = if rec.load_balancers.is_empty() {
+            // Load balancers taken off the service: nothing to wait for.
+            for t in entries.iter().filter(|t| t.task.activating) {
+                self.activated(&t.task)?;
+            }
             None
         } else {
             Some(self.target_groups_now()?)
@@ -309,6 +313,7 @@ impl EcsService {
                 };
                 let td_tags = self.taskdef_tags(&l.definition)?;
                 l.tags = super::task_tags(&next, td_tags);
+                l.activating = !next.load_balancers.is_empty();
                 if l.strategies.is_empty() && l.launch_type == "EC2" && !daemon {
                     // ECS's default for services: balanced across zones,
                     // then across the instances of each zone.
