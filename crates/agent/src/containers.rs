@@ -121,6 +121,27 @@ pub(crate) fn run_spec(
                 .collect(),
         })
         .collect();
+    let bad = |e: dockyard_engine::EngineError| format!("CannotCreateContainerError: {e}");
+    let extra_hosts = c
+        .extra_hosts
+        .iter()
+        .flatten()
+        .map(|h| dockyard_engine::spec::parse_add_host(&format!("{}={}", h.hostname, h.ip_address)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?;
+    let dns = c
+        .dns_servers
+        .iter()
+        .flatten()
+        .map(|d| dockyard_engine::spec::parse_dns(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?;
+    let sysctls = c
+        .system_controls
+        .iter()
+        .flatten()
+        .filter_map(|s| Some((s.namespace.clone()?, s.value.clone().unwrap_or_default())))
+        .collect();
     let shm_size = lp
         .and_then(|l| l.shared_memory_size)
         .and_then(|m| u64::try_from(m).ok())
@@ -167,6 +188,11 @@ pub(crate) fn run_spec(
         tmpfs,
         shm_size,
         ulimits,
+        extra_hosts,
+        dns,
+        dns_search: c.dns_search_domains.clone().unwrap_or_default(),
+        dns_options: vec![],
+        sysctls,
     })
 }
 

@@ -82,6 +82,21 @@ pub struct RunArgs {
     /// A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048.
     #[arg(long)]
     pub ulimit: Vec<String>,
+    /// An /etc/hosts entry: NAME:IP.
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// A DNS server (replaces the host's).
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// A DNS search domain (replaces the host's).
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// A resolv.conf option (replaces the host's).
+    #[arg(long)]
+    pub dns_option: Vec<String>,
+    /// A namespaced kernel parameter: KEY=VALUE, e.g. net.core.somaxconn=1024.
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -246,6 +261,23 @@ fn run_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
             .ulimit
             .iter()
             .map(|u| spec::parse_ulimit(u))
+            .collect::<Result<_, _>>()?,
+        extra_hosts: a
+            .add_host
+            .iter()
+            .map(|h| spec::parse_add_host(h))
+            .collect::<Result<_, _>>()?,
+        dns: a
+            .dns
+            .iter()
+            .map(|d| spec::parse_dns(d))
+            .collect::<Result<_, _>>()?,
+        dns_search: a.dns_search.clone(),
+        dns_options: a.dns_option.clone(),
+        sysctls: a
+            .sysctl
+            .iter()
+            .map(|s| spec::parse_sysctl(s))
             .collect::<Result<_, _>>()?,
     })
 }

@@ -423,3 +423,81 @@ fn volumes_bind_mounts_tmpfs_and_ulimits() {
     }
     assert_eq!(n.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn hosts_dns_and_sysctls() {
+    require_root!();
+    let n = Node::new();
+    let out = n.ok(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "db.internal:10.1.2.3",
+        "--dns",
+        "10.0.0.53",
+        "--dns-search",
+        "corp.example",
+        "--dns-option",
+        "ndots:1",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=0",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts /etc/resolv.conf /proc/sys/net/ipv4/ip_unprivileged_port_start",
+    ]);
+    assert!(out.contains("10.1.2.3\tdb.internal\n"), "{out}");
+    assert!(out.contains("nameserver 10.0.0.53\n"), "{out}");
+    assert_eq!(out.matches("nameserver").count(), 1, "{out}");
+    assert!(
+        out.contains("search corp.example\noptions ndots:1\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\n0\n"), "{out}");
+    // The host's own value is untouched.
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    assert_ne!(host.trim(), "0");
+    for bad in [
+        &[
+            "run",
+            "--rm",
+            "--add-host",
+            "db:not-an-ip",
+            "busybox",
+            "true",
+        ][..],
+        &["run", "--rm", "--dns", "x", "busybox", "true"],
+        &[
+            "run",
+            "--rm",
+            "--sysctl",
+            "kernel.panic=1",
+            "busybox",
+            "true",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--sysctl",
+            "net.core.somaxconn=1",
+            "busybox",
+            "true",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--dns",
+            "10.0.0.1",
+            "busybox",
+            "true",
+        ],
+    ] {
+        let o = n.cmd(bad);
+        assert_eq!(o.status.code(), Some(125), "{bad:?}: {}", text(&o.stderr));
+    }
+    assert_eq!(n.ok(&["ps", "-aq"]), "");
+}

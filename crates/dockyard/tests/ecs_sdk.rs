@@ -429,9 +429,14 @@ async fn volumes_ulimits_tmpfs_and_host_networking_reach_the_containers() {
              "mountPoints": [{"sourceVolume": "out", "containerPath": "/out"}],
              "ulimits": [{"name": "nofile", "softLimit": 777, "hardLimit": 888}],
              "linuxParameters": {"tmpfs": [{"containerPath": "/scratch", "size": 4}], "sharedMemorySize": 16},
+             "extraHosts": [{"hostname": "db.internal", "ipAddress": "10.1.2.3"}],
+             "dnsServers": ["10.0.0.53"],
+             "dnsSearchDomains": ["corp.example"],
+             "systemControls": [{"namespace": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
              "command": shell("{ cat /shared/msg; cat /cache/k; ulimit -n; ulimit -Hn; \
                  touch /shared/x 2>&1 || true; echo t > /scratch/t && echo tmpfs-ok; \
-                 grep -E ' /(scratch|dev/shm) ' /proc/mounts; } > /out/result")}
+                 grep -E ' /(scratch|dev/shm) ' /proc/mounts; cat /etc/hosts /etc/resolv.conf; \
+                 echo port-start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); } > /out/result")}
         ]
     });
     common::aws_json(
@@ -477,6 +482,11 @@ async fn volumes_ulimits_tmpfs_and_host_networking_reach_the_containers() {
         "{result}"
     );
     assert!(result.contains("size=16384k"), "{result}");
+    // extraHosts, dnsServers, dnsSearchDomains and systemControls.
+    assert!(result.contains("10.1.2.3\tdb.internal\n"), "{result}");
+    assert!(result.contains("nameserver 10.0.0.53\n"), "{result}");
+    assert!(result.contains("search corp.example\n"), "{result}");
+    assert!(result.contains("port-start=0\n"), "{result}");
     // The task's own volume went with it; the shared one stays.
     let vols: Vec<String> = std::fs::read_dir(s.data.join("volumes"))
         .unwrap()

@@ -213,11 +213,22 @@ impl Engine {
             Some(s) => s.ip,
             None => attachment.as_ref().and_then(|a| a.ip),
         };
-        cfg.hosts = Some(dockyard_net::hosts_file(&cfg.hostname, ip));
-        cfg.resolv_conf = Some(match mode {
+        let mut hosts = dockyard_net::hosts_file(&cfg.hostname, ip);
+        for (name, ip) in &record.spec.extra_hosts {
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+        cfg.hosts = Some(hosts);
+        let resolv = match mode {
             NetworkMode::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             _ => dockyard_net::resolv_conf(),
-        });
+        };
+        let s = &record.spec;
+        cfg.resolv_conf = Some(dockyard_net::resolv_conf_with(
+            &resolv,
+            &s.dns,
+            &s.dns_search,
+            &s.dns_options,
+        ));
         if cfg.auto_remove
             && let Some(hook) = &self.exit_hook
         {

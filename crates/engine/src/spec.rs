@@ -1,6 +1,9 @@
 //! What a user asks for in `run`, checked and turned into a runtime config.
 //! Pure: no I/O, so every rule is unit-tested.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
 use dockyard_image::ImageConfig;
@@ -55,6 +58,20 @@ pub struct RunSpec {
     /// Docker's `--ulimit`.
     #[serde(default)]
     pub ulimits: Vec<Rlimit>,
+    /// Docker's `--add-host NAME:IP`: extra lines of `/etc/hosts`.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, IpAddr)>,
+    /// Docker's `--dns`, `--dns-search` and `--dns-option`: each replaces
+    /// its kind of line in the container's `/etc/resolv.conf`.
+    #[serde(default)]
+    pub dns: Vec<IpAddr>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// Docker's `--sysctl KEY=VALUE` (namespaced parameters only).
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// A bind mount as asked for: `source` is an absolute host path or the
@@ -142,6 +159,56 @@ pub fn parse_ulimit(s: &str) -> Result<Rlimit, EngineError> {
         None => (num(limits)?, num(limits)?),
     };
     ulimit(name, soft, hard)
+}
+
+/// Parses Docker's `--add-host NAME:IP` (or `NAME=IP`).
+pub fn parse_add_host(s: &str) -> Result<(String, IpAddr), EngineError> {
+    let (name, ip) = s
+        .split_once('=')
+        .or_else(|| s.split_once(':'))
+        .filter(|(n, _)| !n.is_empty())
+        .ok_or_else(|| EngineError::Invalid(format!("bad format for add-host: \"{s}\"")))?;
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    let ip = ip
+        .parse()
+        .map_err(|_| EngineError::Invalid(format!("invalid IP address in add-host: \"{ip}\"")))?;
+    Ok((name.to_string(), ip))
+}
+
+/// Parses one `--dns` server.
+pub fn parse_dns(s: &str) -> Result<IpAddr, EngineError> {
+    s.parse()
+        .map_err(|_| EngineError::Invalid(format!("{s} is not an ip address")))
+}
+
+/// Parses Docker's `--sysctl KEY=VALUE`; only parameters a container's
+/// own namespaces hold are allowed, as Docker allows them.
+pub fn parse_sysctl(s: &str) -> Result<(String, String), EngineError> {
+    let not_allowed = || EngineError::Invalid(format!("sysctl '{s}' is not allowed"));
+    let (k, v) = s.split_once('=').ok_or_else(not_allowed)?;
+    if !sysctl_allowed(k) {
+        return Err(not_allowed());
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Docker's list: System V IPC and POSIX message queues (the IPC
+/// namespace) and `net.*` (the network namespace).
+pub fn sysctl_allowed(key: &str) -> bool {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    IPC.contains(&key)
+        || ["net.", "fs.mqueue."]
+            .iter()
+            .any(|p| key.starts_with(p) && key.len() > p.len())
 }
 
 /// Parses Docker's `--tmpfs PATH[:OPTIONS]`.
@@ -332,6 +399,24 @@ pub fn container_config(
             "a container joining a shared network takes no ports or network mode of its own".into(),
         ));
     }
+    let host_net = spec.network == Some(NetworkMode::Host);
+    if host_net
+        && !(spec.dns.is_empty() && spec.dns_search.is_empty() && spec.dns_options.is_empty())
+    {
+        return Err(EngineError::Invalid(
+            "conflicting options: dns and the network mode".into(),
+        ));
+    }
+    for k in spec.sysctls.keys() {
+        if !sysctl_allowed(k) {
+            return Err(EngineError::Invalid(format!("sysctl '{k}' is not allowed")));
+        }
+        if host_net && k.starts_with("net.") {
+            return Err(EngineError::Invalid(format!(
+                "sysctl \"{k}\" not allowed in host network namespace"
+            )));
+        }
+    }
     if spec.network == Some(NetworkMode::None) && !spec.ports.is_empty() {
         return Err(EngineError::Invalid(
             "ports cannot be published with --network none".into(),
@@ -389,6 +474,7 @@ pub fn container_config(
         ));
     }
     c.shm_size = spec.shm_size;
+    c.sysctls = spec.sysctls.clone();
     for u in &spec.ulimits {
         if c.rlimits.iter().any(|r| r.kind == u.kind) {
             return Err(EngineError::Invalid(format!(
@@ -518,6 +604,58 @@ mod tests {
         assert_eq!(t.destination, "/run");
         assert_eq!(t.options, ["size=64m", "noexec"]);
         assert!(parse_tmpfs("/tmp").expect("plain").options.is_empty());
+    }
+
+    #[test]
+    fn hosts_dns_and_sysctls_parse_and_are_checked_like_docker() {
+        let (name, ip) = parse_add_host("db.internal:10.1.2.3").expect("colon");
+        assert_eq!(
+            (name.as_str(), ip.to_string().as_str()),
+            ("db.internal", "10.1.2.3")
+        );
+        let (_, ip) = parse_add_host("v6=[fd00::1]").expect("v6");
+        assert_eq!(ip.to_string(), "fd00::1");
+        for bad in ["nohost", ":10.0.0.1", "db:10.0.0", "db:"] {
+            assert!(parse_add_host(bad).is_err(), "{bad}");
+        }
+        assert!(parse_dns("10.0.0.53").is_ok());
+        assert!(parse_dns("dns.example").is_err());
+        assert_eq!(
+            parse_sysctl("net.core.somaxconn=1024").expect("net"),
+            ("net.core.somaxconn".into(), "1024".into())
+        );
+        assert!(parse_sysctl("kernel.shmmax=1").is_ok());
+        assert!(parse_sysctl("fs.mqueue.msg_max=20").is_ok());
+        for bad in [
+            "kernel.panic=1",
+            "net.=1",
+            "vm.swappiness=1",
+            "net.core.somaxconn",
+        ] {
+            let e = parse_sysctl(bad).expect_err(bad);
+            assert!(e.to_string().contains("is not allowed"), "{e}");
+        }
+        let img = image(None, Some(&["sh"]));
+        let mut s = spec(&[]);
+        s.sysctls.insert("net.core.somaxconn".into(), "512".into());
+        let c = container_config("id1", &s, &img, 2).expect("bridge");
+        assert_eq!(c.sysctls["net.core.somaxconn"], "512");
+        s.network = Some(NetworkMode::Host);
+        let e = container_config("id1", &s, &img, 2).expect_err("host net.*");
+        assert!(
+            e.to_string()
+                .contains("not allowed in host network namespace"),
+            "{e}"
+        );
+        s.sysctls.clear();
+        s.dns = vec![parse_dns("10.0.0.1").expect("ip")];
+        let e = container_config("id1", &s, &img, 2).expect_err("host dns");
+        assert!(e.to_string().contains("conflicting options: dns"), "{e}");
+        // Coming from a task definition rather than the flag: still checked.
+        s.network = None;
+        s.dns.clear();
+        s.sysctls.insert("kernel.panic".into(), "1".into());
+        assert!(container_config("id1", &s, &img, 2).is_err());
     }
 
     #[test]

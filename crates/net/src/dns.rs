@@ -70,6 +70,41 @@ pub(crate) fn resolv_conf_from(host: &str, resolved_upstream: Option<&str>) -> S
     out
 }
 
+/// `base` (a resolv.conf) with Docker's `--dns`, `--dns-search` and
+/// `--dns-option` applied: each, when given, replaces the lines of its
+/// kind (`nameserver`; `search` and `domain`; `options`).
+pub fn resolv_conf_with(
+    base: &str,
+    servers: &[IpAddr],
+    search: &[String],
+    options: &[String],
+) -> String {
+    let mut out = String::new();
+    for line in base.lines() {
+        let word = line.split_whitespace().next().unwrap_or_default();
+        let replaced = match word {
+            "nameserver" => !servers.is_empty(),
+            "search" | "domain" => !search.is_empty(),
+            "options" => !options.is_empty(),
+            _ => false,
+        };
+        if !replaced {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for ip in servers {
+        out.push_str(&format!("nameserver {ip}\n"));
+    }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    out
+}
+
 /// An /etc/hosts naming `localhost` and the container: its bridge address,
 /// or 127.0.1.1 (Debian's convention) when it has none.
 pub fn hosts_file(hostname: &str, ip: Option<Ipv4Addr>) -> String {
@@ -92,6 +127,25 @@ pub fn hosts_file(hostname: &str, ip: Option<Ipv4Addr>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_flags_replace_their_lines_only() {
+        let base = "# generated\nsearch corp.example\nnameserver 10.0.0.2\noptions ndots:2\n";
+        assert_eq!(resolv_conf_with(base, &[], &[], &[]), base);
+        assert_eq!(
+            resolv_conf_with(base, &["10.9.9.9".parse().expect("ip")], &[], &[]),
+            "# generated\nsearch corp.example\noptions ndots:2\nnameserver 10.9.9.9\n"
+        );
+        assert_eq!(
+            resolv_conf_with(
+                "domain a.example\nnameserver 10.0.0.2\n",
+                &[],
+                &["b.example".into(), "c.example".into()],
+                &["timeout:1".into()]
+            ),
+            "nameserver 10.0.0.2\nsearch b.example c.example\noptions timeout:1\n"
+        );
+    }
 
     #[test]
     fn keeps_reachable_servers_and_other_lines() {

@@ -18,7 +18,7 @@ mod nft;
 mod ports;
 mod state;
 
-pub use dns::{hosts_file, resolv_conf};
+pub use dns::{hosts_file, resolv_conf, resolv_conf_with};
 pub use error::{ErrorKind, NetError};
 pub use model::{Attachment, BridgeConfig, Ipv4Net, NetworkMode, PortMapping, Protocol};
 pub use netns::run_in;

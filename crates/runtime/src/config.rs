@@ -1,6 +1,7 @@
 //! What a caller asks of a container: a runtime-neutral description that
 //! the Linux driver turns into an OCI runtime spec.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,10 @@ pub struct ContainerConfig {
     /// Size of `/dev/shm` in bytes (Docker's `--shm-size`, default 64 MiB).
     #[serde(default)]
     pub shm_size: Option<u64>,
+    /// Namespaced kernel parameters set inside the container (Docker's
+    /// `--sysctl`), as `net.ipv4.ip_forward` -> `1`.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
     /// Turn the seccomp filter off (Docker's `seccomp=unconfined`).
     pub seccomp_unconfined: bool,
     /// Capabilities beyond Docker's default set (`CAP_NET_ADMIN`...).
@@ -125,6 +130,7 @@ impl ContainerConfig {
             mounts: Vec::new(),
             tmpfs: Vec::new(),
             shm_size: None,
+            sysctls: BTreeMap::new(),
             seccomp_unconfined: false,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),

@@ -184,6 +184,9 @@ pub fn build(
     if !cfg.seccomp_unconfined {
         linux["seccomp"] = seccomp::default_profile();
     }
+    if !cfg.sysctls.is_empty() {
+        linux["sysctl"] = json!(cfg.sysctls);
+    }
 
     json!({
         "ociVersion": "1.0.2",
@@ -351,6 +354,27 @@ mod tests {
             .expect("ns")
             .len();
         assert_eq!(ns, 5);
+    }
+
+    #[test]
+    fn sysctls_reach_the_spec() {
+        let mut cfg = ContainerConfig::new("abc", vec![], vec!["sh".into()]);
+        assert!(
+            spec_of(&cfg)
+                .linux()
+                .as_ref()
+                .expect("linux")
+                .sysctl()
+                .is_none()
+        );
+        cfg.sysctls
+            .insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
+        let s = spec_of(&cfg);
+        let sysctl = s.linux().as_ref().expect("linux").sysctl().clone();
+        assert_eq!(
+            sysctl.expect("sysctl")["net.ipv4.ip_unprivileged_port_start"],
+            "0"
+        );
     }
 
     #[test]
