@@ -5,8 +5,11 @@ Exits non-zero with a message on the first thing that is not as ECS does it.
 """
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 
 import boto3
 import botocore
@@ -99,4 +102,37 @@ check(tasks[0]["stoppedReason"] == "cli test", tasks[0]["stoppedReason"])
 
 events = aws("logs", "filter-log-events", "--log-group-name", "/ecs/cli")["events"]
 check(sum("from-the-cli" in e["message"] for e in events) == 2, f"log events: {events}")
+
+# `aws logs tail --follow` (AWS CLI v2, Debian's /usr/bin/aws: v1 has no `tail`) shows what
+# is there, then what arrives. It runs on a pty, so it writes each line as it comes rather
+# than in pipe-sized blocks; every wait is bounded and the follower is killed in any case.
+# CLI 2.9 ignores AWS_ENDPOINT_URL, hence --endpoint-url.
+logs = boto3.client("logs")
+logs.create_log_stream(logGroupName="/ecs/cli", logStreamName="follow")
+master, slave = pty.openpty()
+tail = subprocess.Popen(["/usr/bin/aws", "logs", "tail", "/ecs/cli", "--follow", "--since", "1h",
+                         "--format", "short", "--endpoint-url", os.environ["AWS_ENDPOINT_URL"]],
+                        stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+os.close(slave)
+seen, sent = b"", False
+try:
+    deadline = time.monotonic() + 60
+    while b"arrived-later" not in seen:
+        check(time.monotonic() < deadline, f"aws logs tail --follow showed: {seen!r}")
+        if select.select([master], [], [], 1)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                chunk = b""
+            check(chunk, f"aws logs tail --follow ended: {seen!r}")
+            seen += chunk
+        if not sent and seen.count(b"from-the-cli") == 2:
+            logs.put_log_events(logGroupName="/ecs/cli", logStreamName="follow", logEvents=[
+                {"timestamp": int(time.time() * 1000), "message": "arrived-later"}])
+            sent = True
+    check(sent, f"the follower showed the new event before it was sent: {seen!r}")
+finally:
+    tail.kill()
+    tail.wait()
+    os.close(master)
 print("ok")
