@@ -293,6 +293,12 @@ fn network_modes() {
         "link",
     ]);
     assert!(none.contains("lo:") && !none.contains("eth0"), "{none}");
+    // Its loopback is up, as in Docker's `none` mode.
+    let lo = none
+        .lines()
+        .find(|l| l.contains(" lo:"))
+        .unwrap_or_default();
+    assert!(lo.contains(",UP"), "{none}");
     let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
     let host = n.ok(&[
         "run",

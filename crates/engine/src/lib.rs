@@ -143,6 +143,7 @@ impl Engine {
     /// the name, attaches the network and creates it in the runtime. On any
     /// failure everything taken so far is given back.
     pub fn create(&self, spec: &RunSpec, attach: bool) -> Result<ContainerRecord, EngineError> {
+        self.runtime.will_create();
         let image = self.images.resolve(&spec.image)?;
         let id = new_id();
         let mut cfg = spec::container_config(&id, spec, &image.config, host_cpus())?;
@@ -198,7 +199,10 @@ impl Engine {
         cfg.rootfs_layers = layers;
         let shared = record.spec.join_network.clone();
         let attachment: Option<Attachment> = match (mode, &shared) {
-            (_, Some(_)) | (NetworkMode::Host, None) => None,
+            // `none` needs no record and no named namespace: the runtime
+            // creates a fresh one for the container, as runc does, which
+            // saves a bind mount and its unmount on the way out.
+            (_, Some(_)) | (NetworkMode::Host | NetworkMode::None, None) => None,
             _ => Some(self.net.attach(&record.id, mode, &record.spec.ports)?),
         };
         cfg.network = match (&mode, attachment.as_ref().and_then(|a| a.netns.clone())) {

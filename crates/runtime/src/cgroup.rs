@@ -3,6 +3,7 @@
 //! only reads it.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::Stats;
@@ -13,6 +14,60 @@ pub const PARENT: &str = "dockyard";
 /// The cgroup path given to the OCI spec for container `id`.
 pub fn path_for(id: &str) -> String {
     format!("/{PARENT}/{id}")
+}
+
+/// Starts, on a short-lived thread, a move of this process into the cgroup
+/// it is already in, and returns at once.
+///
+/// Moving a process between cgroups (which the shim's libcontainer does for
+/// every container) takes the kernel's global `cgroup_threadgroup_rwsem` for
+/// writing. When no writer has held it lately, taking it waits for an RCU
+/// grace period: about 10 ms on this kind of host, half of a whole
+/// container start. The wait is per lock, not per caller: a writer that
+/// arrives while the grace period is already under way, or within a grace
+/// period after the last writer, does not start a new one. This no-op move
+/// starts the grace period while the caller still resolves the image,
+/// attaches the network and spawns the shim, so the shim's own move finds
+/// it done or nearly so. Harmless: the process stays where it is, and
+/// errors (no cgroup file system, no permission) are ignored.
+pub fn prime_attach() {
+    let _ = std::thread::Builder::new()
+        .name("cgroup-prime".into())
+        .spawn(|| {
+            let Ok(own) = fs::read_to_string("/proc/self/cgroup") else {
+                return;
+            };
+            let pid = std::process::id().to_string();
+            for file in procs_files(&own) {
+                // Never created: on a v1 host `/sys/fs/cgroup` is a tmpfs.
+                let opened = fs::OpenOptions::new().write(true).open(&file);
+                if opened.and_then(|mut f| f.write_all(pid.as_bytes())).is_ok() {
+                    return;
+                }
+            }
+        });
+}
+
+/// The `cgroup.procs` files of this process's own cgroups, from
+/// `/proc/self/cgroup`: the v2 one first (unified, or the hybrid layout's
+/// `unified` mount), then each v1 hierarchy's.
+fn procs_files(own: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut files = Vec::new();
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let rel = path.trim_start_matches('/');
+        if ctrls.is_empty() {
+            files.insert(0, root.join("unified").join(rel).join("cgroup.procs"));
+            files.insert(0, root.join(rel).join("cgroup.procs"));
+        } else if !ctrls.starts_with("name=") {
+            files.push(root.join(ctrls).join(rel).join("cgroup.procs"));
+        }
+    }
+    files
 }
 
 /// How this host mounts cgroups.
@@ -179,5 +234,23 @@ mod tests {
         assert_eq!(s.memory_limit, None);
         assert_eq!(s.memory_usage, 100);
         assert_eq!(oom_kills(&l, "c1"), 3);
+    }
+
+    #[test]
+    fn own_procs_files_put_v2_first_and_skip_named_hierarchies() {
+        let own = "9:name=systemd:/\n4:memory:/a/b\n1:cpu,cpuacct:/\n0::/user.slice\n";
+        let files: Vec<String> = procs_files(own)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "/sys/fs/cgroup/user.slice/cgroup.procs",
+                "/sys/fs/cgroup/unified/user.slice/cgroup.procs",
+                "/sys/fs/cgroup/memory/a/b/cgroup.procs",
+                "/sys/fs/cgroup/cpu,cpuacct/cgroup.procs",
+            ]
+        );
     }
 }

@@ -13,7 +13,7 @@ pub enum NetworkNamespace {
     Host,
     /// Join a namespace prepared by the network driver (bind-mounted file).
     Path(PathBuf),
-    /// A fresh namespace with only an unconfigured loopback.
+    /// A fresh namespace with only its loopback, which is brought up.
     New,
 }
 

@@ -15,6 +15,7 @@ mod error;
 pub mod fake;
 mod linux;
 pub mod logs;
+mod loopback;
 mod rootfs;
 mod seccomp;
 pub mod shim;
@@ -53,6 +54,10 @@ pub struct Stats {
 /// exit. A driver created again over the same state directory finds its
 /// containers with [`recover`](Self::recover); they keep running meanwhile.
 pub trait RuntimeDriver: Send + Sync {
+    /// A hint that [`create`](Self::create) is coming: a driver may start
+    /// slow, stateless kernel work now so that it overlaps with the
+    /// caller's own preparation. Never fails; the default does nothing.
+    fn will_create(&self) {}
     /// Prepares a container; its process waits to be started.
     fn create(&self, config: &ContainerConfig) -> Result<ContainerState, RuntimeError>;
     /// Starts the workload of a created container.

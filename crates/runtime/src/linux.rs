@@ -225,6 +225,10 @@ fn notify_start(lc_dir: &Path) -> std::io::Result<()> {
 }
 
 impl RuntimeDriver for LinuxDriver {
+    fn will_create(&self) {
+        cgroup::prime_attach();
+    }
+
     fn create(&self, cfg: &ContainerConfig) -> Result<ContainerState, RuntimeError> {
         if !valid_id(&cfg.id) {
             return Err(RuntimeError::InvalidConfig(format!(

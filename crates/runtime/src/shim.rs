@@ -201,6 +201,13 @@ fn create(
         id: cfg.id.clone(),
         message: "no init process".into(),
     })?;
+    if cfg.network == crate::NetworkNamespace::New
+        && let Err(e) = crate::loopback::up_in(pid.as_raw())
+    {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        return Err(e);
+    }
     Ok((pid, out_r, err_r))
 }
 
