@@ -110,14 +110,20 @@ def summarize(samples: list[float]) -> dict:
 
 
 def measure(runners: list[Runner], n: int, title: str) -> dict:
-    """Warms each runner up once, then runs them round-robin `n` times so
-    that drift in machine load hits every runner alike."""
+    """Warms each runner up once, then runs every runner once per round,
+    `n` rounds, so that drift in machine load hits every runner alike. The
+    order within a round is shuffled (seeded, so runs are repeatable):
+    podman leaves work behind after it exits (its cleanup process, conmon),
+    and in a fixed order that would always land on the runner after it."""
     log(f"== {title}: warm-up")
     for r in runners:
         time_once(r.command())
     samples: dict[str, list[float]] = {r.name: [] for r in runners}
+    rng = random.Random(20261206)
     for i in range(n):
-        for r in runners:
+        order = list(runners)
+        rng.shuffle(order)
+        for r in order:
             samples[r.name].append(time_once(r.command()))
         print(f"\r   round {i + 1}/{n}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)

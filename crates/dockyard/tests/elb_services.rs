@@ -415,7 +415,22 @@ async fn the_getting_started_lab_behind_an_alb() {
             &forward,
         ],
     );
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Where the listener is served, as DescribeLoadBalancers tells it.
+    let described = aws(
+        &s,
+        &[
+            "elbv2",
+            "describe-load-balancers",
+            "--load-balancer-arns",
+            &lb_arn,
+        ],
+    );
+    let ip = described["LoadBalancers"][0]["AvailabilityZones"][0]["LoadBalancerAddresses"][0]
+        ["IpAddress"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no listener address: {described}"));
+    assert_eq!(ip, "127.0.0.1");
+    let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
     // A container port the task definition does not map is refused.
     let e = create_hello(&c, &v1, &tg_arn, 9090).await.unwrap_err();
     assert!(

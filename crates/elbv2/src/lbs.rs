@@ -194,7 +194,9 @@ impl ElbService {
             change.put(lb_key(&id), &record);
             Ok((change, record))
         })?;
-        out.members("LoadBalancers", [&lb], render::load_balancer);
+        out.members("LoadBalancers", [&lb], |w, lb| {
+            render::load_balancer(w, lb, self.listener_address)
+        });
         Ok(())
     }
 
@@ -257,7 +259,9 @@ impl ElbService {
         found.sort_by(|a, b| a.name.cmp(&b.name));
         found.dedup_by(|a, b| a.id == b.id);
         let (items, next) = page.apply(found, |l| l.name.clone());
-        out.members("LoadBalancers", items, render::load_balancer);
+        out.members("LoadBalancers", items, |w, lb| {
+            render::load_balancer(w, lb, self.listener_address)
+        });
         out.opt_element("NextMarker", next.as_deref());
         Ok(())
     }

@@ -85,6 +85,7 @@ pub struct ElbService {
     ids: Arc<dyn IdSource>,
     health: Arc<dyn TargetHealthSource>,
     ports: Option<Arc<dyn PortCheck>>,
+    listener_address: Option<std::net::IpAddr>,
 }
 
 impl ElbService {
@@ -101,7 +102,16 @@ impl ElbService {
             ids,
             health,
             ports: None,
+            listener_address: None,
         }
+    }
+
+    /// Where the data plane binds listeners (a listener on port P is
+    /// served at `ip`:P); DescribeLoadBalancers shows it as each zone's
+    /// `LoadBalancerAddresses`.
+    pub fn with_listener_address(mut self, ip: std::net::IpAddr) -> Self {
+        self.listener_address = Some(ip);
+        self
     }
 
     /// Asks `ports` before a listener takes a port no listener has yet.

@@ -40,7 +40,15 @@ fn flag(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
-pub(crate) fn load_balancer(w: &mut XmlWriter, lb: &LoadBalancerRecord) {
+/// `address`: where this platform binds the load balancer's listeners (a
+/// listener on port P is served at `address`:P), shown as each zone's
+/// `LoadBalancerAddresses` entry, the field AWS uses for an NLB's per-zone
+/// address, so the CLI and SDKs parse it for both types.
+pub(crate) fn load_balancer(
+    w: &mut XmlWriter,
+    lb: &LoadBalancerRecord,
+    address: Option<std::net::IpAddr>,
+) {
     w.element("LoadBalancerArn", &lb.arn)
         .element("DNSName", &dns_name(&lb.name, &lb.id))
         .element("CanonicalHostedZoneId", hosted_zone(lb.kind))
@@ -55,7 +63,9 @@ pub(crate) fn load_balancer(w: &mut XmlWriter, lb: &LoadBalancerRecord) {
         .members("AvailabilityZones", &lb.zones, |w, z| {
             w.element("ZoneName", &z.zone_name)
                 .element("SubnetId", &z.subnet_id)
-                .members("LoadBalancerAddresses", Vec::<()>::new(), |_, _| {});
+                .members("LoadBalancerAddresses", address, |w, ip| {
+                    w.element("IpAddress", &ip.to_string());
+                });
         });
     if lb.kind == LoadBalancerType::Application || !lb.security_groups.is_empty() {
         w.members("SecurityGroups", &lb.security_groups, |w, g| {

@@ -226,6 +226,7 @@ impl App {
                 .with_target_health(lbs.health()),
         );
         let elb = ElbService::new(store.clone(), Arc::new(RandomIds), lbs.health())
+            .with_listener_address(cfg.lb_address)
             .with_port_check(Arc::new(ListenerPorts {
                 lb_ip: cfg.lb_address,
                 api: cfg.listen,

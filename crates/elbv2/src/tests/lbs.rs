@@ -45,6 +45,15 @@ fn create_application_load_balancer() {
             (format!("{REGION}b"), "subnet-b".to_string())
         ]
     );
+    // Where the listeners are bound, in every zone.
+    for z in lb.members("AvailabilityZones") {
+        let addrs: Vec<String> = z
+            .members("LoadBalancerAddresses")
+            .iter()
+            .map(|a| a.text("IpAddress"))
+            .collect();
+        assert_eq!(addrs, ["127.0.0.9"]);
+    }
 }
 
 #[test]

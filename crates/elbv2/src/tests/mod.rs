@@ -90,7 +90,8 @@ impl Fx {
             Arc::new(SequentialIds::default()),
             health.clone(),
         )
-        .with_port_check(ports.clone());
+        .with_port_check(ports.clone())
+        .with_listener_address([127, 0, 0, 9].into());
         Self {
             store,
             svc,
