@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use dockyard_agentproto::{
     DesiredTask, NodeKind, POLL_PATH, PollRequest, PollResponse, REGISTER_PATH, RegisterRequest,
-    RegisterResponse, TaskChange, Usage,
+    RegisterResponse, TaskChange, TaskUsage, Usage,
 };
 use dockyard_engine::{Engine, EngineConfig};
 
@@ -204,6 +204,25 @@ impl Agent {
 
     fn usage(&self) -> Usage {
         let mut u = Usage::default();
+        // Engine container id -> the task it belongs to.
+        let owner: HashMap<String, String> = self
+            .shared
+            .state
+            .lock()
+            .map(|s| {
+                s.tasks
+                    .iter()
+                    .filter(|(_, t)| !t.finished)
+                    .flat_map(|(arn, t)| {
+                        t.containers
+                            .values()
+                            .filter_map(|c| c.runtime_id.clone())
+                            .map(move |id| (id, arn.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut per_task: BTreeMap<String, TaskUsage> = BTreeMap::new();
         if let Ok(list) = self.shared.engine.list() {
             for c in list {
                 if c.state.status == dockyard_runtime::Status::Running {
@@ -211,10 +230,19 @@ impl Agent {
                     if let Ok(st) = self.shared.engine.stats(&c.record.id) {
                         u.cpu_nanos += st.cpu_usage_ns;
                         u.memory_bytes += st.memory_usage;
+                        if let Some(arn) = owner.get(&c.record.id) {
+                            let t = per_task.entry(arn.clone()).or_insert_with(|| TaskUsage {
+                                task_arn: arn.clone(),
+                                ..TaskUsage::default()
+                            });
+                            t.cpu_nanos += st.cpu_usage_ns;
+                            t.memory_bytes += st.memory_usage;
+                        }
                     }
                 }
             }
         }
+        u.tasks = per_task.into_values().collect();
         u
     }
 

@@ -110,6 +110,20 @@ pub struct Usage {
     pub cpu_nanos: u64,
     pub memory_bytes: u64,
     pub running_containers: u32,
+    /// The same, task by task (the server turns it into utilisation
+    /// metrics).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskUsage>,
+}
+
+/// One task's usage: the sum over its running containers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskUsage {
+    pub task_arn: String,
+    /// CPU time its containers have used, in nanoseconds (cumulative, so
+    /// the server takes differences between reports).
+    pub cpu_nanos: u64,
+    pub memory_bytes: u64,
 }
 
 /// A task as the server wants it.

@@ -9,6 +9,9 @@ pub enum Protocol {
     Json,
     /// Query with XML replies (ELBv2, IAM, STS...).
     Query,
+    /// Smithy RPC v2 CBOR (CloudWatch, as newer SDKs speak it); answers
+    /// authentication failures as the JSON protocol does.
+    Cbor,
 }
 
 /// Who is at fault, as the Query protocol's `<Type>` says it.

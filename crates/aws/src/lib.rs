@@ -7,6 +7,7 @@
 //! It is independent of any HTTP server: it takes `http` request parts
 //! and a complete body, and returns an owned [`Response`].
 
+pub mod cbor;
 pub mod error;
 pub mod identity;
 pub mod input;

@@ -17,7 +17,7 @@ use http::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use dockyard_agentproto::{POLL_PATH, PollRequest, REGISTER_PATH, RegisterRequest};
+use dockyard_agentproto::{POLL_PATH, PollRequest, REGISTER_PATH, RegisterRequest, Usage};
 use dockyard_aws::sigv4::{self, Payload};
 use dockyard_aws::{ApiError, CallContext, CredentialSource, RequestView, new_request_id};
 use dockyard_ecs::EcsService;
@@ -35,6 +35,7 @@ pub struct Control {
     /// server first saw them so.
     silent_since: Mutex<HashMap<String, Instant>>,
     started: Instant,
+    usage: Option<Arc<dyn UsageSink>>,
 }
 
 fn reply(status: StatusCode, body: Vec<u8>) -> Response<Bytes> {
@@ -62,6 +63,12 @@ fn ok(v: &impl Serialize) -> Response<Bytes> {
     }
 }
 
+/// Where the resource usage agents report with their polls goes.
+pub trait UsageSink: Send + Sync {
+    /// `usage` as node `node_id` reported it at `now`.
+    fn record(&self, node_id: &str, usage: &Usage, now: chrono::DateTime<chrono::Utc>);
+}
+
 impl Control {
     pub fn new(ecs: Arc<EcsService>, creds: Arc<dyn CredentialSource>, region: &str) -> Self {
         Self {
@@ -71,7 +78,14 @@ impl Control {
             last_seen: Mutex::new(HashMap::new()),
             silent_since: Mutex::new(HashMap::new()),
             started: Instant::now(),
+            usage: None,
         }
+    }
+
+    /// Hands the usage in every poll to `sink`.
+    pub fn with_usage_sink(mut self, sink: Arc<dyn UsageSink>) -> Self {
+        self.usage = Some(sink);
+        self
     }
 
     fn poll_interval(&self) -> Duration {
@@ -177,6 +191,10 @@ impl Control {
             }
         };
         self.seen(&req.node_id);
+        if let (Some(sink), Some(usage)) = (self.usage.clone(), req.usage.take()) {
+            let (node, now) = (req.node_id.clone(), ctx.now);
+            tokio::task::spawn_blocking(move || sink.record(&node, &usage, now));
+        }
         let deadline = tokio::time::Instant::now() + self.poll_interval();
         loop {
             let ecs = self.ecs.clone();

@@ -3,16 +3,19 @@
 Usage: ecs_clients.py IMAGE   (credentials and endpoint in the environment)
 Exits non-zero with a message on the first thing that is not as ECS does it.
 """
+import gzip
 import json
 import os
 import pty
 import select
 import subprocess
 import sys
+import tempfile
 import time
 
 import boto3
 import botocore
+import botocore.session
 from botocore.config import Config
 
 IMAGE = sys.argv[1]
@@ -90,6 +93,91 @@ except botocore.exceptions.ClientError as e:
     check(e.response["Error"]["Code"] in ("MissingAuthenticationTokenException",
                                           "UnrecognizedClientException",
                                           "IncompleteSignatureException"), str(e.response["Error"]))
+
+# CloudWatch (boto3 and the CLI speak RPC v2 CBOR to it): the agents' usage
+# reports become AWS/ECS utilisation for the cluster; custom metrics go in
+# and come out with their statistics.
+cw = boto3.client("cloudwatch")
+cluster_dims = [{"Name": "ClusterName", "Value": "cli"}]
+deadline = time.monotonic() + 60
+while True:
+    now = time.time()
+    points = {}
+    for name in ("CPUUtilization", "MemoryUtilization"):
+        points[name] = cw.get_metric_statistics(
+            Namespace="AWS/ECS", MetricName=name, Dimensions=cluster_dims,
+            StartTime=now - 600, EndTime=now + 60, Period=60,
+            Statistics=["Average", "Maximum", "SampleCount"])["Datapoints"]
+    if all(points.values()):
+        break
+    check(time.monotonic() < deadline, f"no AWS/ECS utilisation for cluster cli: {points}")
+    time.sleep(1)
+mem = points["MemoryUtilization"][0]
+check(0 < mem["Maximum"] < 100 and mem["Unit"] == "Percent", f"memory utilisation: {mem}")
+check(all(0 <= p["Average"] <= 100 for p in points["CPUUtilization"]),
+      f"CPU utilisation of sleeping tasks: {points['CPUUtilization']}")
+listed = cw.list_metrics(Namespace="AWS/ECS")["Metrics"]
+check({m["MetricName"] for m in listed} == {"CPUUtilization", "MemoryUtilization"}, str(listed))
+t0 = int(time.time()) // 60 * 60
+cw.put_metric_data(Namespace="Cli/App", MetricData=[
+    {"MetricName": "Requests", "Dimensions": [{"Name": "Route", "Value": "/"}],
+     "Timestamp": t0, "Values": [1.0, 3.0], "Counts": [1.0, 1.0], "Unit": "Count"}])
+aws("cloudwatch", "put-metric-data", "--namespace", "Cli/App", "--metric-name", "Requests",
+    "--dimensions", "Route=/", "--value", "8", "--unit", "Count",
+    "--timestamp", str(t0 + 10))
+got = aws("cloudwatch", "get-metric-statistics", "--namespace", "Cli/App",
+          "--metric-name", "Requests", "--dimensions", "Name=Route,Value=/",
+          "--start-time", str(t0), "--end-time", str(t0 + 60), "--period", "60",
+          "--statistics", "Sum", "Average", "SampleCount")["Datapoints"]
+check(len(got) == 1 and got[0]["Sum"] == 12.0 and got[0]["SampleCount"] == 3.0
+      and got[0]["Average"] == 4.0, f"get-metric-statistics: {got}")
+data = cw.get_metric_data(StartTime=t0, EndTime=t0 + 60, MetricDataQueries=[{
+    "Id": "req", "MetricStat": {"Metric": {"Namespace": "Cli/App", "MetricName": "Requests",
+                                           "Dimensions": [{"Name": "Route", "Value": "/"}]},
+                                "Period": 60, "Stat": "Maximum"}}])["MetricDataResults"]
+check(data[0]["Values"] == [8.0] and data[0]["Timestamps"][0].timestamp() == t0
+      and data[0]["StatusCode"] == "Complete", f"get_metric_data: {data}")
+# botocore prefers CloudWatch's JSON protocol; the Rust SDK speaks RPC v2 CBOR. A copy of
+# botocore's own model offering only CBOR makes botocore speak it too, with its own CBOR
+# serializer and parser.
+model_dir = os.path.join(os.path.dirname(botocore.__file__), "data", "cloudwatch", "2010-08-01")
+with gzip.open(os.path.join(model_dir, "service-2.json.gz")) as f:
+    model = json.load(f)
+model["metadata"]["protocols"] = ["smithy-rpc-v2-cbor"]
+model["metadata"]["protocol"] = "smithy-rpc-v2-cbor"
+data_dir = tempfile.mkdtemp()
+os.makedirs(os.path.join(data_dir, "cloudwatch", "2010-08-01"))
+with open(os.path.join(data_dir, "cloudwatch", "2010-08-01", "service-2.json"), "w") as f:
+    json.dump(model, f)
+cbor_session = botocore.session.get_session()
+cbor_session.get_component("data_loader").search_paths.insert(0, data_dir)
+cw_cbor = boto3.Session(botocore_session=cbor_session).client("cloudwatch")
+r = cw_cbor.get_metric_data(StartTime=t0, EndTime=t0 + 60, MetricDataQueries=[{
+    "Id": "req", "MetricStat": {"Metric": {"Namespace": "Cli/App", "MetricName": "Requests",
+                                           "Dimensions": [{"Name": "Route", "Value": "/"}]},
+                                "Period": 60, "Stat": "Sum"}}])
+check(r["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/cbor",
+      f"not CBOR: {r['ResponseMetadata']}")
+check(r["MetricDataResults"][0]["Values"] == [12.0]
+      and r["MetricDataResults"][0]["Timestamps"][0].timestamp() == t0, f"CBOR: {r}")
+check(cw_cbor.list_metrics(Namespace="Cli/App")["Metrics"][0]["MetricName"] == "Requests",
+      "CBOR list_metrics")
+for client, kwargs, code in [
+    (cw, {"Namespace": "AWS/ECS", "MetricData": [{"MetricName": "x", "Value": 1.0}]},
+     "InvalidParameterValue"),
+    (cw_cbor, {"Namespace": "AWS/ECS", "MetricData": [{"MetricName": "x", "Value": 1.0}]},
+     "InvalidParameterValue"),
+    (cw_cbor, {"Namespace": "Cli/App", "MetricData": [{"MetricName": "x"}]},
+     "MissingParameter"),
+    (cw, {"Namespace": "Cli/App", "MetricData": [{"MetricName": "x", "Value": 1.0,
+          "StatisticValues": {"SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1}}]},
+     "InvalidParameterCombination"),
+]:
+    try:
+        client.put_metric_data(**kwargs)
+        sys.exit(f"put_metric_data {kwargs} should have failed")
+    except botocore.exceptions.ClientError as e:
+        check(e.response["Error"]["Code"] == code, f"{e.response['Error']} != {code}")
 
 ecs.stop_task(cluster="cli", task=arns[0], reason="cli test")
 aws("ecs", "stop-task", "--cluster", "cli", "--task", arns[1])

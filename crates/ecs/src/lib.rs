@@ -25,6 +25,7 @@ pub mod session;
 mod tags;
 mod taskdefs;
 mod tasks;
+mod usage;
 
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ use serde_json::Value;
 use dockyard_agentproto::TaskCredentials;
 use dockyard_aws::{ApiError, CallContext, JsonService};
 use dockyard_store::Store;
+
+pub use usage::UsageSubject;
 
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 

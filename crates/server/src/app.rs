@@ -16,6 +16,7 @@ use dockyard_agentproto::{NodeKind, TaskCredentials};
 use dockyard_aws::keys::{AccessKey, KeyStore};
 use dockyard_aws::router::{FrontDoor, MAX_BODY_BYTES};
 use dockyard_aws::{RequestView, Response as AwsResponse};
+use dockyard_cloudwatch::{CloudWatchService, MetricStore};
 use dockyard_control::{AGENT_PATHS, Control};
 use dockyard_ecr::{EcrOptions, EcrService};
 use dockyard_ecs::{CredentialIssuer, EcsOptions, EcsService};
@@ -235,11 +236,17 @@ impl App {
             LogsService::open(store, cfg.data_dir.join("logs"))
                 .map_err(|e| AppError::Logs(e.to_string()))?,
         );
-        let control = Arc::new(Control::new(ecs.clone(), keys.clone(), &cfg.region));
+        let metrics = Arc::new(MetricStore::new());
+        let control = Arc::new(
+            Control::new(ecs.clone(), keys.clone(), &cfg.region).with_usage_sink(Arc::new(
+                crate::usage::EcsUsageMetrics::new(ecs.clone(), metrics.clone()),
+            )),
+        );
         let front = FrontDoor::new(keys, cfg.region.clone())
             .with_json_service(ecr.clone())
             .with_json_service(ecs.clone())
             .with_json_service(logs.clone())
+            .with_json_service(Arc::new(CloudWatchService::new(metrics)))
             .with_query_service(Arc::new(elb));
         let app = Self {
             front: Arc::new(front),

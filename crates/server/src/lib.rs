@@ -6,6 +6,7 @@
 //! front door and the registry). It knows no service.
 
 pub mod app;
+pub mod usage;
 
 use std::convert::Infallible;
 use std::future::Future;

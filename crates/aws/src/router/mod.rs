@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::cbor;
 use crate::error::{ApiError, Protocol};
 use crate::identity::{CredentialSource, Principal};
 use crate::json::{self, JsonVersion};
@@ -64,6 +65,16 @@ pub trait JsonService: Send + Sync {
         _operation: &str,
         _input: &Value,
     ) -> Option<Result<Vec<u8>, ApiError>> {
+        None
+    }
+    /// Output members that are timestamps, for the RPC v2 CBOR protocol,
+    /// which tags them (JSON writes them as plain epoch seconds).
+    fn timestamp_members(&self) -> &[&'static str] {
+        &[]
+    }
+    /// The Query protocol's code for an error code, for awsQueryCompatible
+    /// services (their CBOR errors carry it in `x-amzn-query-error`).
+    fn query_error_code(&self, _code: &str) -> Option<String> {
         None
     }
 }
@@ -140,7 +151,9 @@ impl FrontDoor {
     /// elsewhere, or still call [`FrontDoor::handle`], which then answers
     /// in JSON).
     pub fn protocol_of(req: &RequestView<'_>) -> Option<Protocol> {
-        if req.headers.contains_key("x-amz-target") {
+        if cbor::is_cbor(req) {
+            Some(Protocol::Cbor)
+        } else if req.headers.contains_key("x-amz-target") {
             Some(Protocol::Json)
         } else if query::is_form(req)
             || req.raw_query().split('&').any(|p| p.starts_with("Action="))
@@ -168,7 +181,7 @@ impl FrontDoor {
     pub fn body_too_large(&self, req: RequestView<'_>, size: usize) -> Response {
         let protocol = Self::protocol_of(&req).unwrap_or(Protocol::Json);
         let code = match protocol {
-            Protocol::Json => "RequestEntityTooLargeException",
+            Protocol::Json | Protocol::Cbor => "RequestEntityTooLargeException",
             Protocol::Query => "RequestEntityTooLarge",
         };
         let err = ApiError::new(
@@ -211,6 +224,59 @@ impl FrontDoor {
         match protocol {
             Protocol::Json => self.handle_json(&req, body, &verified, ctx),
             Protocol::Query => self.handle_query(&req, body, &verified, ctx),
+            Protocol::Cbor => self.handle_cbor(&req, body, &verified, ctx),
+        }
+    }
+
+    /// RPC v2 CBOR: the body becomes the JSON value a [`JsonService`] (found
+    /// by the path's service name, its target prefix) takes, and its reply
+    /// goes back as CBOR.
+    fn handle_cbor(
+        &self,
+        req: &RequestView<'_>,
+        body: &[u8],
+        verified: &Verified,
+        ctx: CallContext,
+    ) -> Response {
+        let (service_name, operation) = match cbor::parse_path(req) {
+            Ok(p) => p,
+            Err(e) => return cbor::error(&ctx.request_id, &e, None),
+        };
+        let Some(service) = self.json.iter().find(|s| s.target_prefix() == service_name) else {
+            let e = ApiError::client(
+                "UnknownOperationException",
+                format!("no service is named {service_name}"),
+            );
+            return cbor::error(&ctx.request_id, &e, None);
+        };
+        let fail = |e: ApiError| {
+            let query = service.query_error_code(&e.code);
+            cbor::error(&ctx.request_id, &e, query.as_deref())
+        };
+        if verified.service != service.signing_name() {
+            return fail(
+                AuthError::wrong_service(service.signing_name()).to_api_error(Protocol::Cbor),
+            );
+        }
+        if req.method != http::Method::POST {
+            return fail(ApiError::new(
+                "UnknownOperationException",
+                "RPC v2 CBOR requests must be POSTs",
+                405,
+            ));
+        }
+        let input = match cbor::decode_body(body) {
+            Ok(v) => v,
+            Err(e) => return fail(e),
+        };
+        let name = format!("{service_name}.{operation}");
+        let result = guard(&name, &ctx.request_id, || {
+            service.call(&ctx, operation, input)
+        })
+        .and_then(|r| r);
+        match result {
+            Ok(output) => cbor::success(&ctx.request_id, &output, service.timestamp_members()),
+            Err(e) => fail(e),
         }
     }
 
@@ -254,9 +320,17 @@ impl FrontDoor {
         let text = guard(&name, &ctx.request_id, || {
             service.call_text(&ctx, target.operation, &input)
         });
+        // awsQueryCompatible services also give the Query code.
+        let json_error = |e: &ApiError| {
+            let mut r = json::error(&ctx.request_id, version, e);
+            if let Some(code) = service.query_error_code(&e.code) {
+                cbor::add_query_error(&mut r, &code, e);
+            }
+            r
+        };
         match text {
             Ok(Some(Ok(body))) => return json::success_text(&ctx.request_id, version, body),
-            Ok(Some(Err(e))) | Err(e) => return json::error(&ctx.request_id, version, &e),
+            Ok(Some(Err(e))) | Err(e) => return json_error(&e),
             Ok(None) => {}
         }
         let result = guard(&name, &ctx.request_id, || {
@@ -265,7 +339,7 @@ impl FrontDoor {
         .and_then(|r| r);
         match result {
             Ok(output) => json::success(&ctx.request_id, version, &output),
-            Err(e) => json::error(&ctx.request_id, version, &e),
+            Err(e) => json_error(&e),
         }
     }
 
@@ -327,6 +401,7 @@ impl FrontDoor {
                 json::error(request_id, version, err)
             }
             Protocol::Query => query::error(xmlns, request_id, err),
+            Protocol::Cbor => cbor::error(request_id, err, None),
         }
     }
 }

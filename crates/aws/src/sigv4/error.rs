@@ -58,7 +58,9 @@ impl AuthError {
     /// The wire message differs by protocol only for a missing signature.
     fn wire_message(&self, protocol: Protocol) -> &str {
         match (self.kind, protocol) {
-            (AuthErrorKind::MissingToken, Protocol::Json) => "Missing Authentication Token",
+            (AuthErrorKind::MissingToken, Protocol::Json | Protocol::Cbor) => {
+                "Missing Authentication Token"
+            }
             (AuthErrorKind::MissingToken, Protocol::Query) => {
                 "Request is missing Authentication Token"
             }
@@ -110,13 +112,20 @@ impl AuthError {
     pub fn code(&self, protocol: Protocol) -> &'static str {
         use AuthErrorKind as K;
         match (protocol, self.kind) {
-            (Protocol::Json, K::MissingToken) => "MissingAuthenticationTokenException",
-            (Protocol::Json, K::IncompleteSignature) => "IncompleteSignatureException",
-            (Protocol::Json, K::InvalidClientToken) => "UnrecognizedClientException",
-            (Protocol::Json, K::SignatureMismatch | K::SignatureExpired | K::RequestExpired) => {
-                "InvalidSignatureException"
+            (Protocol::Json | Protocol::Cbor, K::MissingToken) => {
+                "MissingAuthenticationTokenException"
             }
-            (Protocol::Json, K::ExpiredToken) => "ExpiredTokenException",
+            (Protocol::Json | Protocol::Cbor, K::IncompleteSignature) => {
+                "IncompleteSignatureException"
+            }
+            (Protocol::Json | Protocol::Cbor, K::InvalidClientToken) => {
+                "UnrecognizedClientException"
+            }
+            (
+                Protocol::Json | Protocol::Cbor,
+                K::SignatureMismatch | K::SignatureExpired | K::RequestExpired,
+            ) => "InvalidSignatureException",
+            (Protocol::Json | Protocol::Cbor, K::ExpiredToken) => "ExpiredTokenException",
             (Protocol::Query, K::MissingToken) => "MissingAuthenticationToken",
             (Protocol::Query, K::IncompleteSignature) => "IncompleteSignature",
             (Protocol::Query, K::InvalidClientToken) => "InvalidClientTokenId",
@@ -133,7 +142,7 @@ impl AuthError {
     /// requests.
     pub fn status(&self, protocol: Protocol) -> u16 {
         match (protocol, self.kind) {
-            (Protocol::Json, _) => 400,
+            (Protocol::Json | Protocol::Cbor, _) => 400,
             (
                 Protocol::Query,
                 AuthErrorKind::IncompleteSignature | AuthErrorKind::RequestExpired,
