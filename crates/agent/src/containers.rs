@@ -193,6 +193,40 @@ pub(crate) fn run_spec(
         dns_search: c.dns_search_domains.clone().unwrap_or_default(),
         dns_options: vec![],
         sysctls,
+        labels: {
+            let mut l = c.docker_labels.clone().unwrap_or_default();
+            l.extend(dockyard_metadata::ecs_labels(
+                &task.cluster,
+                &c.name,
+                &task.task_arn,
+                &task.definition.family,
+                &task.definition.revision.to_string(),
+            ));
+            l
+        },
+        devices: lp
+            .and_then(|l| l.devices.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|d| dockyard_runtime::Device {
+                host_path: d.host_path.clone().into(),
+                container_path: d
+                    .container_path
+                    .clone()
+                    .unwrap_or_else(|| d.host_path.clone()),
+                access: match &d.permissions {
+                    Some(p) if !p.is_empty() => {
+                        let has = |w: &str| p.iter().any(|x| x == w);
+                        [("read", 'r'), ("write", 'w'), ("mknod", 'm')]
+                            .iter()
+                            .filter(|(w, _)| has(w))
+                            .map(|(_, c)| *c)
+                            .collect()
+                    }
+                    _ => "rwm".into(),
+                },
+            })
+            .collect(),
     })
 }
 

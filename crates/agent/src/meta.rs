@@ -84,13 +84,18 @@ impl AgentMetadata {
             image_id: change
                 .and_then(|x| x.image_digest.clone())
                 .unwrap_or_default(),
-            labels: ecs_labels(
-                &d.cluster,
-                name,
-                &d.task_arn,
-                &d.definition.family,
-                &d.definition.revision.to_string(),
-            ),
+            labels: def
+                .and_then(|x| x.docker_labels.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .chain(ecs_labels(
+                    &d.cluster,
+                    name,
+                    &d.task_arn,
+                    &d.definition.family,
+                    &d.definition.revision.to_string(),
+                ))
+                .collect(),
             desired_status: d.desired_status.clone(),
             known_status: change
                 .map(|x| x.status.clone())

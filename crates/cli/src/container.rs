@@ -97,6 +97,12 @@ pub struct RunArgs {
     /// A namespaced kernel parameter: KEY=VALUE, e.g. net.core.somaxconn=1024.
     #[arg(long)]
     pub sysctl: Vec<String>,
+    /// A label: KEY=VALUE.
+    #[arg(short = 'l', long)]
+    pub label: Vec<String>,
+    /// A host device: HOST[:CONTAINER][:ACCESS], ACCESS a mix of r, w and m.
+    #[arg(long)]
+    pub device: Vec<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -278,6 +284,16 @@ fn run_spec(a: &RunArgs) -> anyhow::Result<RunSpec> {
             .sysctl
             .iter()
             .map(|s| spec::parse_sysctl(s))
+            .collect::<Result<_, _>>()?,
+        labels: a
+            .label
+            .iter()
+            .map(|l| spec::parse_label(l))
+            .collect::<Result<_, _>>()?,
+        devices: a
+            .device
+            .iter()
+            .map(|d| spec::parse_device(d))
             .collect::<Result<_, _>>()?,
     })
 }
@@ -631,6 +647,7 @@ pub fn inspect(engine: &Engine, a: &InspectArgs) -> anyhow::Result<i32> {
                 "WorkingDir": r.spec.workdir,
                 "Hostname": r.spec.hostname,
                 "StopSignal": r.stop_signal,
+                "Labels": r.spec.labels,
             },
             "HostConfig": {
                 "NetworkMode": r.network.to_string(),

@@ -507,3 +507,87 @@ fn hosts_dns_and_sysctls() {
     }
     assert_eq!(n.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn labels_and_devices() {
+    require_root!();
+    let n = Node::new();
+    // The FUSE device (not among the default devices) under another name:
+    // with `r` the device cgroup lets it be opened for reading only, with
+    // `rw` for writing too.
+    let probe = "(exec 3</dev/myfuse) 2>/dev/null && echo read-ok; \
+                 (exec 4>/dev/myfuse) 2>/dev/null && echo write-ok || echo write-refused";
+    let read_only = n.ok(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/fuse:/dev/myfuse:r",
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    assert_eq!(read_only, "read-ok\nwrite-refused\n");
+    let read_write = n.ok(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/fuse:/dev/myfuse:rw",
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    assert_eq!(read_write, "read-ok\nwrite-ok\n");
+    // Without --device the node is not there.
+    let out = n.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /dev/myfuse || echo absent",
+    ]);
+    assert!(out.contains("absent"), "{out}");
+    n.ok(&[
+        "run", "-d", "--name", "labelled", "--label", "team=web", "-l", "tier", "busybox", "sleep",
+        "60",
+    ]);
+    let inspect: serde_json::Value = serde_json::from_str(&n.ok(&["inspect", "labelled"])).unwrap();
+    assert_eq!(
+        inspect[0]["Config"]["Labels"],
+        serde_json::json!({"team": "web", "tier": ""})
+    );
+    n.ok(&["rm", "-f", "labelled"]);
+    for bad in [
+        &[
+            "run",
+            "--rm",
+            "--device",
+            "/etc/hostname",
+            "busybox",
+            "true",
+        ][..],
+        &[
+            "run",
+            "--rm",
+            "--device",
+            "/dev/null:/dev/x:rwx",
+            "busybox",
+            "true",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--device",
+            "/dev/nope-nope",
+            "busybox",
+            "true",
+        ],
+        &["run", "--rm", "--label", "=v", "busybox", "true"],
+    ] {
+        let o = n.cmd(bad);
+        assert_eq!(o.status.code(), Some(125), "{bad:?}: {}", text(&o.stderr));
+    }
+    assert_eq!(n.ok(&["ps", "-aq"]), "");
+}

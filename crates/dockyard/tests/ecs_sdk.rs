@@ -428,7 +428,9 @@ async fn volumes_ulimits_tmpfs_and_host_networking_reach_the_containers() {
              "volumesFrom": [{"sourceContainer": "writer", "readOnly": true}],
              "mountPoints": [{"sourceVolume": "out", "containerPath": "/out"}],
              "ulimits": [{"name": "nofile", "softLimit": 777, "hardLimit": 888}],
-             "linuxParameters": {"tmpfs": [{"containerPath": "/scratch", "size": 4}], "sharedMemorySize": 16},
+             "linuxParameters": {"tmpfs": [{"containerPath": "/scratch", "size": 4}], "sharedMemorySize": 16,
+                 "devices": [{"hostPath": "/dev/zero", "containerPath": "/dev/myzero", "permissions": ["read"]}]},
+             "dockerLabels": {"team": "web"},
              "extraHosts": [{"hostname": "db.internal", "ipAddress": "10.1.2.3"}],
              "dnsServers": ["10.0.0.53"],
              "dnsSearchDomains": ["corp.example"],
@@ -436,7 +438,8 @@ async fn volumes_ulimits_tmpfs_and_host_networking_reach_the_containers() {
              "command": shell("{ cat /shared/msg; cat /cache/k; ulimit -n; ulimit -Hn; \
                  touch /shared/x 2>&1 || true; echo t > /scratch/t && echo tmpfs-ok; \
                  grep -E ' /(scratch|dev/shm) ' /proc/mounts; cat /etc/hosts /etc/resolv.conf; \
-                 echo port-start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); } > /out/result")}
+                 echo port-start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); \
+                 echo device=$(head -c 2 /dev/myzero | od -An -tx1); } > /out/result")}
         ]
     });
     common::aws_json(
@@ -487,6 +490,7 @@ async fn volumes_ulimits_tmpfs_and_host_networking_reach_the_containers() {
     assert!(result.contains("nameserver 10.0.0.53\n"), "{result}");
     assert!(result.contains("search corp.example\n"), "{result}");
     assert!(result.contains("port-start=0\n"), "{result}");
+    assert!(result.contains("device= 00 00\n"), "{result}");
     // The task's own volume went with it; the shared one stays.
     let vols: Vec<String> = std::fs::read_dir(s.data.join("volumes"))
         .unwrap()

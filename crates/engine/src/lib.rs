@@ -152,6 +152,9 @@ impl Engine {
             spec::validate_name(name)?;
         }
         cfg.mounts = self.mounts(spec)?;
+        for d in &spec.devices {
+            dockyard_runtime::resolve_device(d).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        }
         let mode = spec.network.unwrap_or(NetworkMode::Bridge);
         let stop_signal = spec
             .stop_signal

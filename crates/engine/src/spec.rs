@@ -72,6 +72,13 @@ pub struct RunSpec {
     /// Docker's `--sysctl KEY=VALUE` (namespaced parameters only).
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
+    /// Docker's `--label KEY=VALUE`: kept with the container, shown by
+    /// `inspect`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Docker's `--device HOST[:CONTAINER[:ACCESS]]`.
+    #[serde(default)]
+    pub devices: Vec<dockyard_runtime::Device>,
 }
 
 /// A bind mount as asked for: `source` is an absolute host path or the
@@ -209,6 +216,47 @@ pub fn sysctl_allowed(key: &str) -> bool {
         || ["net.", "fs.mqueue."]
             .iter()
             .any(|p| key.starts_with(p) && key.len() > p.len())
+}
+
+/// Parses Docker's `--label KEY[=VALUE]` (no value: an empty one).
+pub fn parse_label(s: &str) -> Result<(String, String), EngineError> {
+    let (k, v) = s.split_once('=').unwrap_or((s, ""));
+    if k.trim().is_empty() {
+        return Err(EngineError::Invalid(format!(
+            "invalid label '{s}': empty name"
+        )));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Parses Docker's `--device HOST[:CONTAINER][:ACCESS]`; the container
+/// path defaults to the host's and the access to `rwm`.
+pub fn parse_device(s: &str) -> Result<dockyard_runtime::Device, EngineError> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let is_access = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+    let (host, container, access) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, a] if is_access(a) => (*h, *h, *a),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, a] => (*h, *c, *a),
+        _ => {
+            return Err(EngineError::Invalid(format!(
+                "invalid device specification: {s}"
+            )));
+        }
+    };
+    if !host.starts_with('/') {
+        return Err(EngineError::Invalid(format!(
+            "invalid device specification: {s}: the host path must be absolute"
+        )));
+    }
+    let d = dockyard_runtime::Device {
+        host_path: host.into(),
+        container_path: container.to_string(),
+        access: access.to_string(),
+    };
+    dockyard_runtime::check_device(&d).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    Ok(d)
 }
 
 /// Parses Docker's `--tmpfs PATH[:OPTIONS]`.
@@ -475,6 +523,10 @@ pub fn container_config(
     }
     c.shm_size = spec.shm_size;
     c.sysctls = spec.sysctls.clone();
+    for d in &spec.devices {
+        dockyard_runtime::check_device(d).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    }
+    c.devices = spec.devices.clone();
     for u in &spec.ulimits {
         if c.rlimits.iter().any(|r| r.kind == u.kind) {
             return Err(EngineError::Invalid(format!(
@@ -679,6 +731,40 @@ mod tests {
         let c = container_config("id1", &s, &img, 2).expect("ok");
         assert_eq!(c.rlimits.len(), 1);
         assert_eq!(c.shm_size, Some(1 << 20));
+    }
+
+    #[test]
+    fn labels_and_devices_parse_as_docker_takes_them() {
+        assert_eq!(parse_label("a=b=c").expect("l"), ("a".into(), "b=c".into()));
+        assert_eq!(
+            parse_label("flag").expect("l"),
+            ("flag".into(), String::new())
+        );
+        assert!(parse_label("=v").is_err());
+        let d = parse_device("/dev/fuse").expect("d");
+        assert_eq!(
+            (
+                d.host_path.to_str(),
+                d.container_path.as_str(),
+                d.access.as_str()
+            ),
+            (Some("/dev/fuse"), "/dev/fuse", "rwm")
+        );
+        let d = parse_device("/dev/sda:r").expect("d");
+        assert_eq!(
+            (d.container_path.as_str(), d.access.as_str()),
+            ("/dev/sda", "r")
+        );
+        let d = parse_device("/dev/sda:/dev/xvda").expect("d");
+        assert_eq!(
+            (d.container_path.as_str(), d.access.as_str()),
+            ("/dev/xvda", "rwm")
+        );
+        let d = parse_device("/dev/sda:/dev/xvda:rw").expect("d");
+        assert_eq!(d.access, "rw");
+        for bad in ["dev/sda", "/dev/sda:/x:rwq", "/dev/sda:x", "/a:/b:r:w"] {
+            assert!(parse_device(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

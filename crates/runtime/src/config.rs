@@ -49,6 +49,15 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// A host device node made available inside (Docker's `--device`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub host_path: PathBuf,
+    pub container_path: String,
+    /// Device cgroup access: a non-empty subset of `rwm`.
+    pub access: String,
+}
+
 /// A tmpfs mounted into the container (Docker's `--tmpfs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tmpfs {
@@ -92,6 +101,9 @@ pub struct ContainerConfig {
     /// `--sysctl`), as `net.ipv4.ip_forward` -> `1`.
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
+    /// Host device nodes made available inside.
+    #[serde(default)]
+    pub devices: Vec<Device>,
     /// Turn the seccomp filter off (Docker's `seccomp=unconfined`).
     pub seccomp_unconfined: bool,
     /// Capabilities beyond Docker's default set (`CAP_NET_ADMIN`...).
@@ -131,6 +143,7 @@ impl ContainerConfig {
             tmpfs: Vec::new(),
             shm_size: None,
             sysctls: BTreeMap::new(),
+            devices: Vec::new(),
             seccomp_unconfined: false,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),

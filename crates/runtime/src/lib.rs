@@ -11,6 +11,7 @@
 
 mod cgroup;
 mod config;
+mod devices;
 mod error;
 pub mod fake;
 mod linux;
@@ -23,7 +24,10 @@ mod spec;
 mod state;
 mod user;
 
-pub use config::{ContainerConfig, ExecConfig, Mount, NetworkNamespace, Resources, Rlimit, Tmpfs};
+pub use config::{
+    ContainerConfig, Device, ExecConfig, Mount, NetworkNamespace, Resources, Rlimit, Tmpfs,
+};
+pub use devices::{check as check_device, resolve as resolve_device};
 pub use error::{ErrorKind, RuntimeError};
 pub use fake::FakeDriver;
 pub use linux::{LinuxDriver, ShimCommand};

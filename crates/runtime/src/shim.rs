@@ -167,6 +167,11 @@ fn create(
     let facts = HostFacts {
         nofile_hard,
         cgroup_path: cgroup::path_for(&cfg.id),
+        devices: cfg
+            .devices
+            .iter()
+            .map(crate::devices::resolve)
+            .collect::<Result<_, _>>()?,
     };
     let spec = spec::build(cfg, dir, &user, &facts);
     let bundle = dir.bundle();

@@ -37,6 +37,8 @@ pub struct HostFacts {
     pub nofile_hard: u64,
     /// The cgroup path for the container, e.g. `/dockyard/ID`.
     pub cgroup_path: String,
+    /// The container's extra devices, read from the host's nodes.
+    pub devices: Vec<crate::devices::DeviceNode>,
 }
 
 fn normalize_cap(c: &str) -> String {
@@ -145,8 +147,12 @@ pub fn build(
         NetworkNamespace::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
     }
 
+    let mut device_rules = vec![json!({"allow": false, "access": "rwm"})];
+    for d in &host.devices {
+        device_rules.push(json!({"allow": true, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "access": d.access}));
+    }
     let mut resources = json!({
-        "devices": [{"allow": false, "access": "rwm"}],
+        "devices": device_rules,
     });
     let r = &cfg.resources;
     if let Some(limit) = r.memory_limit {
@@ -187,6 +193,13 @@ pub fn build(
     if !cfg.sysctls.is_empty() {
         linux["sysctl"] = json!(cfg.sysctls);
     }
+    if !host.devices.is_empty() {
+        linux["devices"] = host
+            .devices
+            .iter()
+            .map(|d| json!({"path": d.container_path, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "fileMode": d.mode, "uid": d.uid, "gid": d.gid}))
+            .collect();
+    }
 
     json!({
         "ociVersion": "1.0.2",
@@ -218,6 +231,7 @@ mod tests {
         HostFacts {
             nofile_hard: 4096,
             cgroup_path: "/dockyard/abc".into(),
+            devices: Vec::new(),
         }
     }
 
@@ -280,6 +294,39 @@ mod tests {
             .collect();
         assert!(dests.contains(&"/dev/shm".into()));
         assert!(!dests.contains(&"/etc/hosts".into()));
+    }
+
+    #[test]
+    fn devices_are_created_and_allowed_in_the_device_cgroup() {
+        let cfg = ContainerConfig::new("abc", vec![], vec!["sh".into()]);
+        let dir = ContainerDir::new(std::path::Path::new("/run/x"), &cfg.id);
+        let mut host = facts();
+        host.devices.push(crate::devices::DeviceNode {
+            container_path: "/dev/fuse".into(),
+            kind: 'c',
+            major: 10,
+            minor: 229,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+            access: "rw".into(),
+        });
+        let s: oci_spec::runtime::Spec =
+            serde_json::from_value(build(&cfg, &dir, &user(), &host)).expect("a valid OCI spec");
+        let linux = s.linux().as_ref().expect("linux");
+        let dev = &linux.devices().as_ref().expect("devices")[0];
+        assert_eq!(dev.path().to_str(), Some("/dev/fuse"));
+        assert_eq!((dev.major(), dev.minor()), (10, 229));
+        assert_eq!(dev.file_mode(), Some(0o666));
+        let rules = linux
+            .resources()
+            .as_ref()
+            .and_then(|r| r.devices().clone())
+            .expect("device rules");
+        assert!(!rules[0].allow());
+        assert!(rules[1].allow());
+        assert_eq!((rules[1].major(), rules[1].minor()), (Some(10), Some(229)));
+        assert_eq!(rules[1].access().as_deref(), Some("rw"));
     }
 
     #[test]
