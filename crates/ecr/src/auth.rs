@@ -16,6 +16,7 @@ use dockyard_registry::auth::{Action, AuthFailure, Challenge, RegistryAuth};
 use dockyard_registry::{ManifestRef, PushHooks, PushedManifest, Registry, RegistryError};
 use dockyard_store::Store;
 
+use crate::auth_cache::{RepoCache, Tracked};
 use crate::scanning::Scanner;
 use crate::{meta, policy};
 
@@ -25,21 +26,32 @@ pub struct EcrTokenAuth {
     signer: Arc<UrlSigner>,
     store: Arc<dyn Store>,
     region: String,
+    repos: Arc<RepoCache>,
 }
 
 impl EcrTokenAuth {
+    /// The hook over `store`. ECR and the registry should write through
+    /// [`EcrTokenAuth::store`], so that their writes are in force for the
+    /// very next request (see `auth_cache`).
     pub fn new(
         keys: Arc<KeyStore>,
         signer: Arc<UrlSigner>,
         store: Arc<dyn Store>,
         region: impl Into<String>,
     ) -> Self {
+        let repos = RepoCache::start(&store);
         Self {
             keys,
             signer,
-            store,
+            store: Tracked::wrap(store, &repos),
+            repos,
             region: region.into(),
         }
+    }
+
+    /// The store, noting writes for the cache's read-your-writes.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 }
 
@@ -177,9 +189,11 @@ impl RegistryAuth for EcrTokenAuth {
         let Some(repo) = repo else {
             return caller.map(|_| ()).ok_or_else(login);
         };
-        let loaded = meta::load(&*self.store, repo)
+        let loaded = self
+            .repos
+            .get(&*self.store, repo)
             .map_err(|e| AuthFailure::Denied { message: e.message })?;
-        let Some((m, _)) = loaded else {
+        let Some(repo_policy) = loaded else {
             // An unknown repository: the registry says so to those who may
             // know, and strangers learn nothing.
             return caller.map(|_| ()).ok_or_else(login);
@@ -190,7 +204,7 @@ impl RegistryAuth for EcrTokenAuth {
             self.region,
             self.keys.account()
         );
-        if policy::permits(&m, caller.as_ref(), ecr_action, &arn) {
+        if repo_policy.permits(caller.as_ref(), ecr_action, &arn) {
             return Ok(());
         }
         match caller {

@@ -11,6 +11,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod auth;
+mod auth_cache;
 mod error;
 mod images;
 mod input;
@@ -66,6 +67,9 @@ pub struct EcrService {
     endpoint: String,
     signer: Arc<UrlSigner>,
     scanner: Arc<Scanner>,
+    /// The registry's auth hook (its cache sees this service's writes).
+    #[cfg_attr(not(test), allow(dead_code))]
+    auth: Arc<EcrTokenAuth>,
 }
 
 impl EcrService {
@@ -81,20 +85,18 @@ impl EcrService {
     ) -> std::io::Result<(Registry, Self)> {
         let signer =
             Arc::new(UrlSigner::random().map_err(|e| std::io::Error::other(e.to_string()))?);
+        let auth = Arc::new(EcrTokenAuth::new(
+            keys.clone(),
+            signer.clone(),
+            store,
+            options.region,
+        ));
+        // Every write goes through the auth hook's tracked store.
+        let store = auth.store();
         let scanner = Arc::new(Scanner::new(store.clone(), options.feed_path));
         config.create_repos_on_push = false;
         config.hooks = Arc::new(EcrHooks::new(store.clone(), scanner.clone()));
-        let registry = Registry::new(
-            content,
-            store.clone(),
-            Arc::new(EcrTokenAuth::new(
-                keys.clone(),
-                signer.clone(),
-                store.clone(),
-                options.region,
-            )),
-            config,
-        );
+        let registry = Registry::new(content, store.clone(), auth.clone(), config);
         let host = options.host;
         let svc = Self {
             keys,
@@ -104,6 +106,7 @@ impl EcrService {
             host,
             signer,
             scanner,
+            auth,
         };
         Ok((registry, svc))
     }

@@ -139,18 +139,46 @@ pub(crate) fn permits(
     action: &str,
     resource: &str,
 ) -> bool {
-    let Some(text) = &m.repository_policy else {
-        return principal.is_some();
-    };
-    // Stored policies were checked when set; one that no longer parses
-    // grants nothing.
-    let Ok(doc) = PolicyDocument::parse(text, PolicyKind::Resource) else {
-        return false;
-    };
-    match decide(&doc, principal, action, resource) {
-        Decision::ExplicitDeny => false,
-        Decision::Allow => true,
-        Decision::NotApplicable => principal.is_some(),
+    RepoPolicy::of(m).permits(principal, action, resource)
+}
+
+/// A repository's policy, parsed once (the registry's auth hook keeps it).
+#[derive(Debug)]
+pub(crate) enum RepoPolicy {
+    None,
+    /// Stored policies were checked when set; one that no longer parses
+    /// grants nothing.
+    Unparsable,
+    Document(PolicyDocument),
+}
+
+impl RepoPolicy {
+    pub(crate) fn of(m: &RepoMeta) -> Self {
+        match &m.repository_policy {
+            None => Self::None,
+            Some(text) => match PolicyDocument::parse(text, PolicyKind::Resource) {
+                Ok(doc) => Self::Document(doc),
+                Err(_) => Self::Unparsable,
+            },
+        }
+    }
+
+    /// See [`permits`].
+    pub(crate) fn permits(
+        &self,
+        principal: Option<&Principal>,
+        action: &str,
+        resource: &str,
+    ) -> bool {
+        match self {
+            Self::None => principal.is_some(),
+            Self::Unparsable => false,
+            Self::Document(doc) => match decide(doc, principal, action, resource) {
+                Decision::ExplicitDeny => false,
+                Decision::Allow => true,
+                Decision::NotApplicable => principal.is_some(),
+            },
+        }
     }
 }
 

@@ -64,14 +64,10 @@ impl Fx {
         }
     }
 
-    /// Token authentication over this fixture's keys, store and signer.
-    pub fn auth(&self) -> crate::EcrTokenAuth {
-        crate::EcrTokenAuth::new(
-            self.keys.clone(),
-            self.svc.signer.clone(),
-            self.store.clone(),
-            "us-east-1",
-        )
+    /// The registry's token authentication (over this fixture's keys,
+    /// store and signer), which sees the service's writes at once.
+    pub fn auth(&self) -> Arc<crate::EcrTokenAuth> {
+        self.svc.auth.clone()
     }
 
     pub fn call(&self, op: &str, input: Value) -> Result<Value, ApiError> {

@@ -73,7 +73,8 @@ pub trait JsonService: Send + Sync {
         &[]
     }
     /// The Query protocol's code for an error code, for awsQueryCompatible
-    /// services (their CBOR errors carry it in `x-amzn-query-error`).
+    /// services (their JSON and CBOR errors carry it in
+    /// `x-amzn-query-error`, which SDKs report as the error code).
     fn query_error_code(&self, _code: &str) -> Option<String> {
         None
     }
