@@ -138,6 +138,7 @@ impl Networks {
                     &Record {
                         complete: true,
                         attachment: att.clone(),
+                        released_at: None,
                     },
                 )?;
                 tracing::debug!(%id, ip = ?att.ip, "attached");
@@ -182,6 +183,7 @@ impl Networks {
                 &Record {
                     complete: true,
                     attachment: att.clone(),
+                    released_at: None,
                 },
             )?;
             return Ok(att);
@@ -189,6 +191,7 @@ impl Networks {
         netns::prepare_dir(&self.cfg.netns_dir)?;
         att.netns = Some(self.netns_path(id));
         if mode == NetworkMode::Bridge {
+            self.reap(&lock, false)?;
             let ip = ipam::allocate(&self.cfg.subnet, &self.state.used_ips(&lock)?)?;
             att.ip = Some(ip);
             att.prefix_len = self.cfg.subnet.prefix_len();
@@ -204,6 +207,7 @@ impl Networks {
                 &Record {
                     complete: false,
                     attachment: att.clone(),
+                    released_at: None,
                 },
             )?;
             return Ok(att);
@@ -227,6 +231,7 @@ impl Networks {
             &Record {
                 complete: false,
                 attachment: att.clone(),
+                released_at: None,
             },
         )?;
         let script = nft::add_ports_script(&self.table, id, ip, &att.ports);
@@ -281,13 +286,25 @@ impl Networks {
         if att.mode == NetworkMode::Bridge && !att.ports.is_empty() {
             note(nft::remove_port_rules(&self.table, id));
         }
-        if let Some(veth) = att.host_veth.as_deref() {
-            note(link::session(|h| async move {
-                link::delete_link(&h, veth).await
-            }));
-        }
+        // Dropping the last reference to the namespace makes the kernel
+        // delete the veth pair with it, asynchronously; deleting the pair
+        // here (RTM_DELLINK) would wait about 10 ms for the kernel instead.
+        let mut dropped_ns = false;
         if let Some(ns) = att.netns.as_deref() {
-            note(netns::remove(ns));
+            let existed = ns.exists();
+            let removed = netns::remove(ns);
+            dropped_ns = existed && removed.is_ok();
+            note(removed);
+        }
+        let mut releasing = false;
+        if let Some(veth) = att.host_veth.as_deref() {
+            if dropped_ns && link_exists(veth) {
+                releasing = true;
+            } else {
+                note(link::session(|h| async move {
+                    link::delete_link(&h, veth).await
+                }));
+            }
         }
         if let Some(e) = first_err {
             return Err(e);
@@ -295,11 +312,66 @@ impl Networks {
         let lock = self.state.lock()?;
         // Only our own record: a new attach of the same id may have taken
         // its place meanwhile.
-        if self.state.read(id)?.is_some_and(|r| r.attachment == *att) {
-            self.state.remove(&lock, id)?;
+        if let Some(r) = self.state.read(id)?.filter(|r| r.attachment == *att) {
+            if releasing {
+                // The lease stays until the pair is gone (see `reap`).
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                self.state.mark_releasing(
+                    &lock,
+                    &Record {
+                        released_at: Some(now),
+                        ..r
+                    },
+                )?;
+            } else {
+                self.state.remove(&lock, id)?;
+            }
         }
-        tracing::debug!(%id, "detached");
+        tracing::debug!(%id, releasing, "detached");
         Ok(())
+    }
+
+    /// Forgets releasing records whose veth pair the kernel has deleted,
+    /// and deletes the pairs of those released more than
+    /// [`RELEASE_GRACE_SECS`] ago that are still there (something kept
+    /// the namespace alive), so their addresses can be leased again.
+    fn reap(&self, lock: &crate::state::Locked, force: bool) -> Result<(), NetError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        for r in self.state.releasing()? {
+            let Some(veth) = r.attachment.host_veth.as_deref() else {
+                self.state.remove_releasing(lock, &r.attachment.id)?;
+                continue;
+            };
+            if link_exists(veth) {
+                let overdue = r
+                    .released_at
+                    .is_none_or(|t| now.saturating_sub(t) >= RELEASE_GRACE_SECS);
+                if !(force || overdue) {
+                    continue;
+                }
+                link::session(|h| async move { link::delete_link(&h, veth).await })?;
+            }
+            self.state.remove_releasing(lock, &r.attachment.id)?;
+        }
+        Ok(())
+    }
+
+    /// Host ends of veth pairs the kernel is still deleting after a detach.
+    pub fn releasing(&self) -> Result<Vec<String>, NetError> {
+        let lock = self.state.lock()?;
+        self.reap(&lock, false)?;
+        Ok(self
+            .state
+            .releasing()?
+            .into_iter()
+            .filter_map(|r| r.attachment.host_veth)
+            .collect())
     }
 
     /// Undoes [`Networks::attach`]: port rules, veth, namespace mount and
@@ -341,6 +413,12 @@ impl Networks {
                 first_err.get_or_insert(e);
             }
         }
+        {
+            let lock = self.state.lock()?;
+            if let Err(e) = self.reap(&lock, true) {
+                first_err.get_or_insert(e);
+            }
+        }
         nft::delete_table(&self.table)?;
         let _ = std::fs::remove_file(self.ensured_marker());
         let name = self.cfg.name.as_str();
@@ -352,6 +430,14 @@ impl Networks {
     fn netns_path(&self, id: &str) -> PathBuf {
         self.cfg.netns_dir.join(id)
     }
+}
+
+/// A releasing veth pair still there after this long is deleted by hand.
+const RELEASE_GRACE_SECS: u64 = 10;
+
+/// Whether a link of this name exists in the host's namespace (sysfs).
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
 }
 
 /// Writes a sysctl through /proc/sys unless it already has the value.

@@ -6,6 +6,12 @@
 //! A record is written before any resource is made for it and removed only
 //! after all of them are gone, so after a crash the records are a complete
 //! list of what may need cleaning up. The records are also the IP leases.
+//!
+//! A detached bridge attachment whose veth pair the kernel is still
+//! deleting (it goes with the namespace, asynchronously) moves to
+//! `state_dir/releasing/`: no longer an attachment, still a lease, so its
+//! address (and the MAC made from it) is not handed out while the old pair
+//! exists.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -25,6 +31,9 @@ pub(crate) struct Record {
     /// incomplete means an attach crashed or is still running.
     pub complete: bool,
     pub attachment: Attachment,
+    /// When a detach left the veth pair to the kernel (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<u64>,
 }
 
 pub(crate) struct StateDir {
@@ -68,6 +77,10 @@ impl StateDir {
         self.dir().join(format!("{id}.json"))
     }
 
+    fn releasing_dir(&self) -> PathBuf {
+        self.root.join("releasing")
+    }
+
     pub fn lock(&self) -> Result<Locked, NetError> {
         Ok(Locked(lock_file(&self.root.join("lock"))?))
     }
@@ -79,58 +92,67 @@ impl StateDir {
     }
 
     pub fn list(&self) -> Result<Vec<Record>, NetError> {
-        let dir = self.dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(NetError::io(format!("listing {}", dir.display()))(e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(NetError::io(format!("listing {}", dir.display())))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || !name.ends_with(".json") {
-                continue;
-            }
-            if let Some(r) = read_record(&entry.path())? {
-                out.push(r);
-            }
-        }
-        out.sort_by(|a, b| a.attachment.id.cmp(&b.attachment.id));
-        Ok(out)
+        list_dir(&self.dir())
     }
 
+    /// Records of detached attachments whose veth pair is still going.
+    pub fn releasing(&self) -> Result<Vec<Record>, NetError> {
+        list_dir(&self.releasing_dir())
+    }
+
+    /// Moves `rec` from the attachments to the releasing records.
+    pub fn mark_releasing(&self, lock: &Locked, rec: &Record) -> Result<(), NetError> {
+        let dir = self.releasing_dir();
+        write_at(&dir, &dir.join(format!("{}.json", rec.attachment.id)), rec)?;
+        self.remove(lock, &rec.attachment.id)
+    }
+
+    /// Forgets a releasing record: its pair is gone, and so is its lease.
+    pub fn remove_releasing(&self, _lock: &Locked, id: &str) -> Result<(), NetError> {
+        let path = self.releasing_dir().join(format!("{id}.json"));
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(NetError::io(format!("removing {}", path.display()))(e)),
+        }
+    }
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<Record>, NetError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(NetError::io(format!("listing {}", dir.display()))(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(NetError::io(format!("listing {}", dir.display())))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        if let Some(r) = read_record(&entry.path())? {
+            out.push(r);
+        }
+    }
+    out.sort_by(|a, b| a.attachment.id.cmp(&b.attachment.id));
+    Ok(out)
+}
+
+impl StateDir {
+    /// Addresses leased: those of attachments and of releasing records.
     pub fn used_ips(&self, _lock: &Locked) -> Result<HashSet<Ipv4Addr>, NetError> {
         Ok(self
             .list()?
             .into_iter()
+            .chain(self.releasing()?)
             .filter_map(|r| r.attachment.ip)
             .collect())
     }
 
     pub fn write(&self, _lock: &Locked, rec: &Record) -> Result<(), NetError> {
-        let dir = self.dir();
-        fs::create_dir_all(&dir).map_err(NetError::io(format!("creating {}", dir.display())))?;
-        let path = self.path(&rec.attachment.id);
-        let tmp = dir.join(format!(".{}.json.tmp", rec.attachment.id));
-        let body = serde_json::to_vec_pretty(rec).map_err(|source| NetError::Record {
-            path: path.clone(),
-            source,
-        })?;
-        let what = format!("writing {}", path.display());
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(NetError::io(what.clone()))?;
-        // Atomic (rename) but not fsynced: what a record describes (netns,
-        // veth, rules) does not outlive a machine crash either, and the page
-        // cache survives a crash of the process.
-        f.write_all(&body).map_err(NetError::io(what.clone()))?;
-        fs::rename(&tmp, &path).map_err(NetError::io(what))
+        write_at(&self.dir(), &self.path(&rec.attachment.id), rec)
     }
 
     pub fn remove(&self, _lock: &Locked, id: &str) -> Result<(), NetError> {
@@ -141,6 +163,33 @@ impl StateDir {
             Err(e) => Err(NetError::io(format!("removing {}", path.display()))(e)),
         }
     }
+}
+
+/// Writes `rec` to `path` in `dir` atomically (a temporary file, renamed).
+fn write_at(dir: &Path, path: &Path, rec: &Record) -> Result<(), NetError> {
+    fs::create_dir_all(dir).map_err(NetError::io(format!("creating {}", dir.display())))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let body = serde_json::to_vec_pretty(rec).map_err(|source| NetError::Record {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let what = format!("writing {}", path.display());
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(NetError::io(what.clone()))?;
+    // Atomic (rename) but not fsynced: what a record describes (netns,
+    // veth, rules) does not outlive a machine crash either, and the page
+    // cache survives a crash of the process.
+    f.write_all(&body).map_err(NetError::io(what.clone()))?;
+    fs::rename(&tmp, path).map_err(NetError::io(what))
 }
 
 fn read_record(path: &Path) -> Result<Option<Record>, NetError> {
@@ -165,6 +214,7 @@ mod tests {
     fn rec(id: &str, ip: Option<Ipv4Addr>) -> Record {
         Record {
             complete: false,
+            released_at: None,
             attachment: Attachment {
                 id: id.into(),
                 mode: NetworkMode::Bridge,

@@ -480,16 +480,66 @@ fn assert_nothing_left(t: &TestNet, id: &str) {
     );
     let table = t.nft_table();
     assert!(!table.contains(&format!("dockyard:{id}:")), "{table}");
+    // Pairs the kernel is still deleting (their namespace was dropped)
+    // are accounted for until they are gone.
     let recorded: Vec<String> = t
         .nets
         .list()
         .unwrap()
         .into_iter()
         .filter_map(|a| a.host_veth)
+        .chain(t.nets.releasing().unwrap())
         .collect();
     for port in t.bridge_ports() {
         assert!(recorded.contains(&port), "veth {port} left on the bridge");
     }
+}
+
+/// Waits (at most 10 s) for the kernel to delete a released veth pair.
+fn wait_gone(veth: &str) {
+    let path = format!("/sys/class/net/{veth}");
+    for _ in 0..1000 {
+        if !Path::new(&path).exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{veth} still exists 10 s after its namespace was dropped");
+}
+
+#[test]
+fn a_released_address_waits_for_its_veth_pair_to_go() {
+    require_root!();
+    let t = TestNet::new();
+    let first = t
+        .nets
+        .attach(&unique("r"), NetworkMode::Bridge, &[])
+        .unwrap();
+    let veth = first.host_veth.clone().unwrap();
+    // Holding the namespace open keeps the pair alive after the detach.
+    let hold = fs::File::open(first.netns.clone().unwrap()).unwrap();
+    t.nets.detach(&first.id).unwrap();
+    assert_eq!(t.nets.get(&first.id).unwrap(), None);
+    assert!(Path::new(&format!("/sys/class/net/{veth}")).exists());
+    assert_eq!(t.nets.releasing().unwrap(), std::slice::from_ref(&veth));
+    // Its address (and the MAC made from it) is not handed out meanwhile.
+    let second = t
+        .nets
+        .attach(&unique("r"), NetworkMode::Bridge, &[])
+        .unwrap();
+    assert_ne!(second.ip, first.ip);
+    // Once the namespace goes, the kernel deletes the pair and the
+    // address is free again.
+    drop(hold);
+    wait_gone(&veth);
+    assert!(t.nets.releasing().unwrap().is_empty());
+    let third = t
+        .nets
+        .attach(&unique("r"), NetworkMode::Bridge, &[])
+        .unwrap();
+    assert_eq!(third.ip, first.ip);
+    t.nets.detach(&second.id).unwrap();
+    t.nets.detach(&third.id).unwrap();
 }
 
 #[test]
@@ -507,7 +557,8 @@ fn detach_removes_everything_and_is_idempotent() {
     assert!(ns.exists());
     assert!(t.nft_table().contains(&format!("dockyard:{id}:")));
     t.nets.detach(&id).unwrap();
-    assert!(!Path::new(&format!("/sys/class/net/{veth}")).exists());
+    // The kernel deletes the pair with the namespace, shortly after.
+    wait_gone(&veth);
     assert!(!ns.exists());
     assert!(t.bridge_ports().is_empty());
     assert_nothing_left(&t, &id);
