@@ -17,10 +17,7 @@ report() {
 while read -r p; do
   report "shim process $p"
   [ $clean = 1 ] && kill -9 "${p%% *}" 2>/dev/null
-# (The after-suite pattern, kept as it was, never matches the shim's real
-# command line "dockyard shim run"; making it match waits for a run that
-# shows no test leaks a shim.)
-done < <(if [ $clean = 1 ]; then pgrep -af 'dockyard shim run /tmp/dockyard-'; else pgrep -af 'dockyard-shim run /tmp/dockyard-'; fi || true)
+done < <(pgrep -af 'dockyard shim run /tmp/dockyard-' || true)
 for c in /sys/fs/cgroup/*/dockyard/t* /sys/fs/cgroup/dockyard/t*; do
   [ -d "$c" ] || continue
   report "cgroup $c"
