@@ -4,9 +4,11 @@
 //! (ECS utilisation) write to as well.
 //!
 //! The operations are a [`JsonService`]: the front door serves them over
-//! the JSON 1.0 protocol and over RPC v2 CBOR, which current SDKs use.
+//! the JSON 1.0 protocol and over RPC v2 CBOR, which current SDKs use; the
+//! same service is a `QueryService` too, for older clients (`query`).
 
 mod ops;
+mod query;
 pub mod store;
 
 use std::sync::Arc;

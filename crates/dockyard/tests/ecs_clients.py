@@ -131,6 +131,27 @@ got = aws("cloudwatch", "get-metric-statistics", "--namespace", "Cli/App",
           "--statistics", "Sum", "Average", "SampleCount")["Datapoints"]
 check(len(got) == 1 and got[0]["Sum"] == 12.0 and got[0]["SampleCount"] == 3.0
       and got[0]["Average"] == 4.0, f"get-metric-statistics: {got}")
+# Debian's AWS CLI 2.9 speaks the Query protocol to CloudWatch (and ignores
+# AWS_ENDPOINT_URL).
+v2 = ["/usr/bin/aws", "--endpoint-url", os.environ["AWS_ENDPOINT_URL"], "--output", "json",
+      "cloudwatch"]
+subprocess.run([*v2, "put-metric-data", "--namespace", "Cli/App", "--metric-name", "Requests",
+                "--dimensions", "Route=/", "--value", "5", "--unit", "Count",
+                "--timestamp", str(t0 + 20)], check=True, capture_output=True)
+p = subprocess.run([*v2, "get-metric-statistics", "--namespace", "Cli/App",
+                    "--metric-name", "Requests", "--dimensions", "Name=Route,Value=/",
+                    "--start-time", str(t0), "--end-time", str(t0 + 60), "--period", "60",
+                    "--statistics", "Sum", "Maximum"], capture_output=True, text=True)
+check(p.returncode == 0, f"aws v2 get-metric-statistics: {p.stderr}")
+got = json.loads(p.stdout)["Datapoints"]
+check(len(got) == 1 and got[0]["Sum"] == 17.0 and got[0]["Maximum"] == 8.0,
+      f"aws v2 get-metric-statistics: {got}")
+p = subprocess.run([*v2, "put-metric-data", "--namespace", "AWS/ECS", "--metric-name", "x",
+                    "--value", "1"], capture_output=True, text=True)
+check(p.returncode != 0 and "InvalidParameterValue" in p.stderr, f"aws v2 AWS/ namespace: {p.stderr}")
+subprocess.run([*v2, "put-metric-data", "--namespace", "Cli/App", "--metric-name", "Requests",
+                "--dimensions", "Route=/", "--value", "-5", "--unit", "Count",
+                "--timestamp", str(t0 + 20)], check=True, capture_output=True)
 data = cw.get_metric_data(StartTime=t0, EndTime=t0 + 60, MetricDataQueries=[{
     "Id": "req", "MetricStat": {"Metric": {"Namespace": "Cli/App", "MetricName": "Requests",
                                            "Dimensions": [{"Name": "Route", "Value": "/"}]},

@@ -237,6 +237,7 @@ impl App {
                 .map_err(|e| AppError::Logs(e.to_string()))?,
         );
         let metrics = Arc::new(MetricStore::new());
+        let cloudwatch = Arc::new(CloudWatchService::new(metrics.clone()));
         let control = Arc::new(
             Control::new(ecs.clone(), keys.clone(), &cfg.region).with_usage_sink(Arc::new(
                 crate::usage::EcsUsageMetrics::new(ecs.clone(), metrics.clone()),
@@ -246,7 +247,8 @@ impl App {
             .with_json_service(ecr.clone())
             .with_json_service(ecs.clone())
             .with_json_service(logs.clone())
-            .with_json_service(Arc::new(CloudWatchService::new(metrics)))
+            .with_json_service(cloudwatch.clone())
+            .with_query_service(cloudwatch)
             .with_query_service(Arc::new(elb));
         let app = Self {
             front: Arc::new(front),
