@@ -168,14 +168,22 @@ fn errors_are_clear_and_leave_nothing_behind() {
     assert!(!ps.lines().any(|l| l.ends_with(" second")), "{ps}");
     n.ok(&["rm", "-f", "first"]);
     assert_eq!(n.ok(&["ps", "-a", "-q"]), "");
-    let veths = text(
-        &Command::new("ip")
-            .args(["-o", "link", "show", "master", &n.bridge])
-            .output()
-            .unwrap()
-            .stdout,
-    );
-    assert_eq!(veths, "", "veths left on the bridge");
+    // The kernel deletes a detached container's veth pair with its
+    // namespace, moments after the detach: wait for it, within bounds.
+    let veths = || {
+        text(
+            &Command::new("ip")
+                .args(["-o", "link", "show", "master", &n.bridge])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !veths().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(veths(), "", "veths left on the bridge");
     let netns: Vec<_> = std::fs::read_dir(n.data().join("net"))
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
