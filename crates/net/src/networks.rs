@@ -191,7 +191,9 @@ impl Networks {
         netns::prepare_dir(&self.cfg.netns_dir)?;
         att.netns = Some(self.netns_path(id));
         if mode == NetworkMode::Bridge {
-            self.reap(&lock, false)?;
+            // A pair of this very id still going is deleted now, so one
+            // id never has two pairs on the bridge.
+            self.reap(&lock, false, Some(id))?;
             let ip = ipam::allocate(&self.cfg.subnet, &self.state.used_ips(&lock)?)?;
             att.ip = Some(ip);
             att.prefix_len = self.cfg.subnet.prefix_len();
@@ -338,7 +340,12 @@ impl Networks {
     /// and deletes the pairs of those released more than
     /// [`RELEASE_GRACE_SECS`] ago that are still there (something kept
     /// the namespace alive), so their addresses can be leased again.
-    fn reap(&self, lock: &crate::state::Locked, force: bool) -> Result<(), NetError> {
+    fn reap(
+        &self,
+        lock: &crate::state::Locked,
+        force: bool,
+        now_for: Option<&str>,
+    ) -> Result<(), NetError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -352,7 +359,7 @@ impl Networks {
                 let overdue = r
                     .released_at
                     .is_none_or(|t| now.saturating_sub(t) >= RELEASE_GRACE_SECS);
-                if !(force || overdue) {
+                if !(force || overdue || now_for == Some(r.attachment.id.as_str())) {
                     continue;
                 }
                 link::session(|h| async move { link::delete_link(&h, veth).await })?;
@@ -365,7 +372,7 @@ impl Networks {
     /// Host ends of veth pairs the kernel is still deleting after a detach.
     pub fn releasing(&self) -> Result<Vec<String>, NetError> {
         let lock = self.state.lock()?;
-        self.reap(&lock, false)?;
+        self.reap(&lock, false, None)?;
         Ok(self
             .state
             .releasing()?
@@ -376,7 +383,9 @@ impl Networks {
 
     /// Undoes [`Networks::attach`]: port rules, veth, namespace mount and
     /// file, and the address lease. Works from the record alone, so it also
-    /// cleans up after a crash; detaching an unknown id does nothing.
+    /// cleans up after a crash; detaching an unknown id does nothing. The
+    /// veth pair goes with the namespace, moments later; until it has, its
+    /// address stays leased (see [`Networks::releasing`]).
     pub fn detach(&self, id: &str) -> Result<(), NetError> {
         validate_id(id)?;
         match self.state.read(id)? {
@@ -415,7 +424,7 @@ impl Networks {
         }
         {
             let lock = self.state.lock()?;
-            if let Err(e) = self.reap(&lock, true) {
+            if let Err(e) = self.reap(&lock, true, None) {
                 first_err.get_or_insert(e);
             }
         }

@@ -508,6 +508,23 @@ fn wait_gone(veth: &str) {
 }
 
 #[test]
+fn an_id_attached_again_while_its_old_pair_is_going_deletes_that_pair() {
+    require_root!();
+    let t = TestNet::new();
+    let id = unique("q");
+    let first = t.nets.attach(&id, NetworkMode::Bridge, &[]).unwrap();
+    let hold = fs::File::open(first.netns.clone().unwrap()).unwrap();
+    t.nets.detach(&id).unwrap();
+    // The old pair is deleted at once, not left to the grace period.
+    t.nets.attach(&id, NetworkMode::Bridge, &[]).unwrap();
+    let old = first.host_veth.clone().unwrap();
+    assert!(!Path::new(&format!("/sys/class/net/{old}")).exists());
+    assert!(t.nets.releasing().unwrap().is_empty());
+    drop(hold);
+    t.nets.detach(&id).unwrap();
+}
+
+#[test]
 fn a_released_address_waits_for_its_veth_pair_to_go() {
     require_root!();
     let t = TestNet::new();
