@@ -13,7 +13,9 @@
 # Every proxy runs one worker (nginx worker_processes 1, haproxy nbthread 1,
 # Dockyard one Tokio worker); both backends are one nginx worker serving
 # `return 200 "ok"` on two ports. Needs nginx-light, haproxy and wrk
-# (installed with apt when missing; root needed for that only).
+# (installed with apt when missing), and root: the TCP sink runs in a
+# network namespace of its own, as a task would, and the NLB's kernel
+# forwarding writes nft rules.
 set -euo pipefail
 
 DURATION=${DURATION:-8s}
@@ -36,9 +38,14 @@ TCP_BIN=$CARGO_TARGET_DIR/release/examples/lb_bench_tcp
 
 WORK=$(mktemp -d /tmp/dockyard-lb-bench.XXXXXX)
 PIDS=()
+SUFFIX=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+NS=dylb$SUFFIX; VETH=dylb$SUFFIX; TABLE=dockyard_lbbench$SUFFIX
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "$VETH" 2>/dev/null || true
+    nft delete table ip "$TABLE" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -47,18 +54,35 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-wait_port() {
+wait_port() { # port [host]
     for _ in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        if (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; then return 0; fi
         sleep 0.05
     done
-    echo "nothing listens on port $1" >&2
+    echo "nothing listens on ${2:-127.0.0.1}:$1" >&2
     exit 1
 }
 
 B1=$(free_port); B2=$(free_port)
 P_NGINX=$(free_port); P_HAPROXY=$(free_port); P_DOCKYARD=$(free_port)
-P_SINK=$(free_port); P_NLB=$(free_port)
+P_SINK=$(free_port); P_NLB=$(free_port); P_RELAY=$(free_port)
+
+# The TCP sink's namespace: a veth pair on a /30 no route of the host uses.
+# route_localnet on the host end lets 127.0.0.1's connections through, as
+# on Dockyard's bridges.
+for _ in $(seq 1 50); do
+    N=$(( $(od -An -tu2 -N2 /dev/urandom) % 250 + 1 ))
+    ip -4 route show table all | grep -q "10\.254\.$N\." || break
+done
+HOST_IP=10.254.$N.1; SINK_IP=10.254.$N.2
+ip netns add "$NS"
+ip link add "$VETH" type veth peer name "${VETH}p"
+ip link set "${VETH}p" netns "$NS"
+ip addr add "$HOST_IP/30" dev "$VETH"; ip link set "$VETH" up
+ip -n "$NS" addr add "$SINK_IP/30" dev "${VETH}p"
+ip -n "$NS" link set "${VETH}p" up; ip -n "$NS" link set lo up
+ip -n "$NS" route add default via "$HOST_IP"
+echo 1 >"/proc/sys/net/ipv4/conf/$VETH/route_localnet"
 
 mkdir -p "$WORK/backend" "$WORK/nginx"
 cat >"$WORK/backend/nginx.conf" <<EOF
@@ -141,13 +165,23 @@ nginx -p "$WORK/backend" -c "$WORK/backend/nginx.conf" & PIDS+=($!)
 wait_port "$B1"; wait_port "$B2"
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" & PIDS+=($!)
 haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & PIDS+=($!)
-"$TCP_BIN" sink --listen "127.0.0.1:$P_SINK" >/dev/null & PIDS+=($!)
+ip netns exec "$NS" "$TCP_BIN" sink --listen "$SINK_IP:$P_SINK" >/dev/null & PIDS+=($!)
+wait_port "$P_SINK" "$SINK_IP"
 "$PROXY_BIN" --threads "$THREADS" \
     --listen "127.0.0.1:$P_DOCKYARD" --backend "127.0.0.1:$B1" --backend "127.0.0.1:$B2" \
-    --nlb-listen "127.0.0.1:$P_NLB" --nlb-backend "127.0.0.1:$P_SINK" >"$WORK/dockyard.log" 2>&1 & PIDS+=($!)
-for p in "$P_NGINX" "$P_HAPROXY" "$P_SINK" "$P_DOCKYARD" "$P_NLB"; do wait_port "$p"; done
-for _ in $(seq 1 200); do grep -q '^ready' "$WORK/dockyard.log" && break; sleep 0.05; done
-grep -q '^ready' "$WORK/dockyard.log" || { cat "$WORK/dockyard.log" >&2; exit 1; }
+    --nlb-listen "127.0.0.1:$P_NLB" --nlb-backend "$SINK_IP:$P_SINK" \
+    --nlb-kernel-table "$TABLE" >"$WORK/dockyard.log" 2>&1 & PIDS+=($!)
+# The same NLB listener without kernel forwarding: the splice relay.
+"$PROXY_BIN" --threads "$THREADS" \
+    --nlb-listen "127.0.0.1:$P_RELAY" --nlb-backend "$SINK_IP:$P_SINK" >"$WORK/relay.log" 2>&1 & PIDS+=($!)
+for p in "$P_NGINX" "$P_HAPROXY" "$P_DOCKYARD" "$P_NLB" "$P_RELAY"; do wait_port "$p"; done
+for log in dockyard relay; do
+    for _ in $(seq 1 200); do grep -q '^ready' "$WORK/$log.log" && break; sleep 0.05; done
+    grep -q '^ready' "$WORK/$log.log" || { cat "$WORK/$log.log" >&2; exit 1; }
+done
+# (grep without -q: an early exit would fail the pipeline with SIGPIPE.)
+for _ in $(seq 1 200); do nft list table ip "$TABLE" 2>/dev/null | grep dnat >/dev/null && break; sleep 0.05; done
+nft list table ip "$TABLE" | grep dnat >/dev/null || { echo "the NLB listener is not forwarded by the kernel" >&2; nft list table ip "$TABLE" >&2; exit 1; }
 
 for p in "$B1" "$P_NGINX" "$P_HAPROXY" "$P_DOCKYARD"; do
     body=$(curl -fsS "http://127.0.0.1:$p/" 2>/dev/null || python3 -c "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:$p/').read().decode())")
@@ -212,14 +246,17 @@ for c in $CONNS; do
 done
 
 echo
-echo "One TCP stream of $GIB GiB (median of 3, alternating)"
-direct=(); nlb=()
+echo "One TCP stream of $GIB GiB to a sink in its own namespace (median of 3, alternating)"
+direct=(); nlb=(); relay=()
 for _ in 1 2 3; do
-    direct+=("$("$TCP_BIN" send --to "127.0.0.1:$P_SINK" --gib "$GIB" | awk '{print $1}')")
+    direct+=("$("$TCP_BIN" send --to "$SINK_IP:$P_SINK" --gib "$GIB" | awk '{print $1}')")
     nlb+=("$("$TCP_BIN" send --to "127.0.0.1:$P_NLB" --gib "$GIB" | awk '{print $1}')")
+    relay+=("$("$TCP_BIN" send --to "127.0.0.1:$P_RELAY" --gib "$GIB" | awk '{print $1}')")
 done
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
-d=$(median "${direct[@]}"); n=$(median "${nlb[@]}")
-printf '%-10s %10s MiB/s   (runs: %s)\n' direct "$d" "${direct[*]}"
-printf '%-10s %10s MiB/s   (runs: %s)\n' nlb "$n" "${nlb[*]}"
-printf 'nlb/direct %10s\n' "$(awk -v a="$n" -v b="$d" 'BEGIN {printf "%.2f", a / b}')"
+d=$(median "${direct[@]}"); n=$(median "${nlb[@]}"); r=$(median "${relay[@]}")
+printf '%-12s %10s MiB/s   (runs: %s)\n' direct "$d" "${direct[*]}"
+printf '%-12s %10s MiB/s   (runs: %s)\n' nlb "$n" "${nlb[*]}"
+printf '%-12s %10s MiB/s   (runs: %s)\n' 'nlb (relay)' "$r" "${relay[*]}"
+printf 'nlb/direct   %10s\n' "$(awk -v a="$n" -v b="$d" 'BEGIN {printf "%.2f", a / b}')"
+printf 'relay/direct %10s\n' "$(awk -v a="$r" -v b="$d" 'BEGIN {printf "%.2f", a / b}')"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # After the test suite: fails if any test left a mount, cgroup, network
 # namespace, link or nft table behind. Only looks at the names tests use
-# (temporary dirs "dockyard-*", containers "t*", bridges "dyt*"/"dyc*"),
+# (temporary dirs "dockyard-*", containers "t*", bridges "dyt*"/"dyc*",
+# load balancer tables of servers whose data directory is a test's),
 # so a real Dockyard on the same machine is not mistaken for a leftover.
 #
 # With --clean (before the suite): removes what an earlier run that was
@@ -40,4 +41,11 @@ while read -r fam t; do
   report "nft table $t"
   [ $clean = 1 ] && nft delete table "$fam" "$t" 2>/dev/null
 done < <(nft list tables 2>/dev/null | awk '{print $2, $3}' | grep -E ' dockyard_dy(t|c)' || true)
+# Load balancer tables of test servers: their comment names the server's
+# data directory, which tests make under the temporary directory.
+while read -r t; do
+  nft list table ip "$t" 2>/dev/null | grep -E 'comment "dockyard server .*/dockyard-[a-z]+-[0-9a-f]{8}/' >/dev/null || continue
+  report "nft table $t"
+  [ $clean = 1 ] && nft delete table ip "$t" 2>/dev/null
+done < <(nft list tables ip 2>/dev/null | awk '{print $3}' | grep -E '^dockyard_lb[0-9a-f]{8}$' || true)
 exit $bad

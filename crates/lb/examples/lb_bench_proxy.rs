@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use dockyard_lb::{
-    DataPlane, DataPlaneOptions, HealthCheck, LbConfig, ListenerConfig, Protocol, Target,
-    TargetGroupConfig, TargetHealthState,
+    DataPlane, DataPlaneOptions, FlowSteering, HealthCheck, KernelSteering, LbConfig,
+    ListenerConfig, Protocol, Target, TargetGroupConfig, TargetHealthState,
 };
 
 #[derive(Parser)]
@@ -30,6 +31,11 @@ struct Args {
     /// TCP target of the NLB listener (repeat).
     #[arg(long)]
     nlb_backend: Vec<SocketAddr>,
+    /// Has the kernel forward the NLB listener's connections, with DNAT
+    /// rules in this nft table (needs root); without it the splice relay
+    /// carries them.
+    #[arg(long)]
+    nlb_kernel_table: Option<String>,
     /// Tokio worker threads (the peers in the bench run one worker each).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -93,7 +99,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
             group("tg/tcp", Protocol::Tcp, &args.nlb_backend),
         );
     }
-    let plane = DataPlane::new(DataPlaneOptions::default());
+    let steering = match &args.nlb_kernel_table {
+        Some(table) => Some(Arc::new(
+            KernelSteering::new(table, "dockyard lb bench").map_err(anyhow::Error::msg)?,
+        ) as Arc<dyn FlowSteering>),
+        None => None,
+    };
+    let plane = DataPlane::new(DataPlaneOptions {
+        steering,
+        ..DataPlaneOptions::default()
+    });
     let report = plane.apply(config).await;
     if let Some((arn, e)) = report.errors.iter().next() {
         bail!("listener {arn}: {e}");
@@ -108,7 +123,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .context("targets did not become healthy")??;
     let bound: BTreeMap<_, _> = report.bound.iter().collect();
     println!("ready {bound:?}");
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     plane.shutdown().await;
     Ok(())
 }

@@ -13,10 +13,12 @@
 //!   conditions; forward (weighted, sticky), redirect and fixed-response
 //!   actions.
 //! - NLB listeners pass TCP connections through to a target chosen by the
-//!   flow's 5-tuple hash, moving bytes with splice(2).
+//!   flow's 5-tuple hash: forwarded by the kernel (nftables DNAT, given
+//!   a [`FlowSteering`]) where it can, else relayed with splice(2).
 
 mod alb;
 mod config;
+mod connect_hook;
 mod error;
 mod h1client;
 mod health;
@@ -27,6 +29,8 @@ mod pattern;
 mod plane;
 mod response;
 mod rules;
+mod steer;
+mod steer_nft;
 mod sticky;
 mod target;
 mod trace;
@@ -41,3 +45,5 @@ pub use config::{
 pub use error::{ConfigError, ListenerError};
 pub use health::{HealthMap, TargetHealth, TargetHealthReason, TargetHealthState, TargetKey};
 pub use plane::{ApplyReport, DataPlane, DataPlaneOptions};
+pub use steer::{FlowSteering, SteeredListener};
+pub use steer_nft::KernelSteering;

@@ -23,6 +23,7 @@ use crate::health::{self, HealthBoard, HealthDetail, HealthMap};
 use crate::listener::{self, ConnCount, Phase};
 use crate::nlb;
 use crate::rules::{self, CompiledAction};
+use crate::steer::{self, FlowSteering, NlbView};
 use crate::target::{Class, TargetRuntime, TgRuntime, TgState};
 
 #[derive(Debug, Clone)]
@@ -32,6 +33,10 @@ pub struct DataPlaneOptions {
     pub connect_timeout: Duration,
     /// How long [`DataPlane::shutdown`] lets in-flight requests finish.
     pub shutdown_grace: Duration,
+    /// Has the kernel forward NLB listeners' connections where it can
+    /// (see [`crate::KernelSteering`]); without it, or where it declines,
+    /// the splice relay carries them.
+    pub steering: Option<Arc<dyn FlowSteering>>,
 }
 
 impl Default for DataPlaneOptions {
@@ -39,6 +44,7 @@ impl Default for DataPlaneOptions {
         Self {
             connect_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            steering: None,
         }
     }
 }
@@ -78,6 +84,8 @@ struct Inner {
     board: Arc<HealthBoard>,
     keys: RandomState,
     state: Mutex<PlaneState>,
+    /// The NLB listeners being served, for the steering loop.
+    nlb: watch::Sender<Arc<[NlbView]>>,
 }
 
 #[derive(Default)]
@@ -88,13 +96,15 @@ struct PlaneState {
     groups: BTreeMap<String, GroupEntry>,
     /// Closes pooled target connections the targets have closed.
     sweeper: Option<JoinHandle<()>>,
+    /// Keeps the kernel's NLB forwarding rules current.
+    steerer: Option<JoinHandle<()>>,
     shut: bool,
 }
 
 impl Drop for PlaneState {
     fn drop(&mut self) {
-        if let Some(sweeper) = &self.sweeper {
-            sweeper.abort();
+        for task in self.sweeper.iter().chain(self.steerer.iter()) {
+            task.abort();
         }
     }
 }
@@ -144,6 +154,7 @@ impl DataPlane {
                 board: Arc::new(HealthBoard::new()),
                 keys: RandomState::new(),
                 state: Mutex::new(PlaneState::default()),
+                nlb: watch::Sender::new(Arc::from([])),
             }),
         }
     }
@@ -162,6 +173,15 @@ impl DataPlane {
         }
         if state.sweeper.is_none() {
             state.sweeper = Some(tokio::spawn(sweep_pools(inner.board.clone())));
+        }
+        if state.steerer.is_none()
+            && let Some(steering) = &inner.options.steering
+        {
+            state.steerer = Some(tokio::spawn(steer::run(
+                steering.clone(),
+                inner.nlb.subscribe(),
+                inner.board.subscribe(),
+            )));
         }
         let used: HashSet<&str> = config
             .listeners
@@ -255,6 +275,22 @@ impl DataPlane {
                 }
             }
         }
+        let views: Vec<NlbView> = state
+            .listeners
+            .values()
+            .filter(|l| l.config.kind == LoadBalancerKind::Network)
+            .map(|l| NlbView {
+                listen: l.local,
+                group: l
+                    .slot
+                    .load()
+                    .forward()
+                    .filter(|f| f.groups.len() == 1)
+                    .and_then(|f| f.groups.first())
+                    .map(|(g, _)| g.clone()),
+            })
+            .collect();
+        inner.nlb.send_replace(Arc::from(views));
         drop(state);
         inner.board.publish();
         report
@@ -295,7 +331,18 @@ impl DataPlane {
         if let Some(sweeper) = state.sweeper.take() {
             sweeper.abort();
         }
+        if let Some(steerer) = state.steerer.take() {
+            steerer.abort();
+        }
         drop(state);
+        self.inner.nlb.send_replace(Arc::from([]));
+        if let Some(steering) = self.inner.options.steering.clone() {
+            // New connections go to the (closing) listeners, not on to
+            // targets no longer checked.
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || steering.sync(&[])).await {
+                tracing::warn!(error = %e, "kernel forwarding not cleared");
+            }
+        }
         for l in &mut all {
             l.stop_accepting().await;
         }
@@ -442,7 +489,12 @@ impl Inner {
                     task.abort();
                 }
                 let deadline = drain_deadline(since, config.deregistration_delay);
-                let task = tokio::spawn(drain(self.board.clone(), runtime.clone(), deadline));
+                let task = tokio::spawn(drain(
+                    self.board.clone(),
+                    entry.runtime.clone(),
+                    runtime.clone(),
+                    deadline,
+                ));
                 if let Some(old_task) = entry.drains.insert(addr, task) {
                     old_task.abort();
                 }
@@ -520,14 +572,17 @@ fn drain_deadline(since: SystemTime, delay: Duration) -> tokio::time::Instant {
 
 /// Ends a target's deregistration once nothing is in flight on it or the
 /// deregistration delay has passed, whichever is first (AWS completes
-/// early when a draining target has no requests left).
+/// early when a draining target has no requests left). Flows the kernel
+/// forwards cannot be seen, so a group it forwards to drains for the
+/// whole delay.
 async fn drain(
     board: Arc<HealthBoard>,
+    group: Arc<TgRuntime>,
     target: Arc<TargetRuntime>,
     deadline: tokio::time::Instant,
 ) {
     loop {
-        if target.inflight() == 0 {
+        if target.inflight() == 0 && !group.is_kernel_steered() {
             break;
         }
         tokio::select! {

@@ -167,6 +167,9 @@ pub(crate) struct TgRuntime {
     pub(crate) sticky_token: u64,
     pub(crate) state: ArcSwap<TgState>,
     rr: AtomicUsize,
+    /// Some listener's new connections to this group are forwarded by the
+    /// kernel (see `steer`): their flows are invisible here.
+    kernel_steered: AtomicBool,
 }
 
 impl TgRuntime {
@@ -176,7 +179,28 @@ impl TgRuntime {
             sticky_token,
             state: ArcSwap::from_pointee(state),
             rr: AtomicUsize::new(0),
+            kernel_steered: AtomicBool::new(false),
         }
+    }
+
+    pub(crate) fn is_kernel_steered(&self) -> bool {
+        self.kernel_steered.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_kernel_steered(&self, on: bool) {
+        self.kernel_steered.store(on, Ordering::Relaxed);
+    }
+
+    /// The targets a new flow may go to now, in order: what
+    /// [`Self::pick_by_hash`] chooses among.
+    pub(crate) fn eligible(state: &TgState) -> Vec<SocketAddr> {
+        let mode = Eligibility::of(state);
+        state
+            .targets
+            .iter()
+            .filter(|t| mode.admits(t))
+            .map(|t| t.addr)
+            .collect()
     }
 
     /// Chooses a target for a new request: round robin (weighted by slow

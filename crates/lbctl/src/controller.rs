@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use dockyard_lb::{DataPlane, DataPlaneOptions, LbConfig};
+use dockyard_lb::{DataPlane, DataPlaneOptions, FlowSteering, LbConfig};
 use dockyard_store::{Store, StoreExt};
 
 use crate::health::SharedHealth;
@@ -54,8 +54,13 @@ pub struct LoadBalancers {
 }
 
 impl LoadBalancers {
-    /// Starts serving every listener of `store` on `bind_ip`.
-    pub fn start(store: Arc<dyn Store>, bind_ip: IpAddr) -> std::io::Result<Self> {
+    /// Starts serving every listener of `store` on `bind_ip`; NLB
+    /// listeners are forwarded by the kernel where `steering` can.
+    pub fn start(
+        store: Arc<dyn Store>,
+        bind_ip: IpAddr,
+        steering: Option<Arc<dyn FlowSteering>>,
+    ) -> std::io::Result<Self> {
         let health = Arc::new(SharedHealth::new());
         let (stop, stopped) = oneshot::channel();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -65,7 +70,7 @@ impl LoadBalancers {
         let h = health.clone();
         let thread = std::thread::Builder::new()
             .name("dockyard-lb".into())
-            .spawn(move || rt.block_on(run(store, bind_ip, h, stopped)))?;
+            .spawn(move || rt.block_on(run(store, bind_ip, steering, h, stopped)))?;
         Ok(Self {
             health,
             stop: Some(stop),
@@ -104,11 +109,13 @@ impl Drop for LoadBalancers {
 async fn run(
     store: Arc<dyn Store>,
     bind_ip: IpAddr,
+    steering: Option<Arc<dyn FlowSteering>>,
     health: Arc<SharedHealth>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     let plane = Arc::new(DataPlane::new(DataPlaneOptions {
         shutdown_grace: Duration::from_secs(5),
+        steering,
         ..DataPlaneOptions::default()
     }));
     let mut reports = plane.subscribe_health();

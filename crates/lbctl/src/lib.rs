@@ -9,6 +9,7 @@
 mod controller;
 mod health;
 mod ports;
+mod steering;
 mod translate;
 
 #[cfg(test)]
@@ -17,4 +18,5 @@ mod tests;
 pub use controller::{LoadBalancers, instance_addresses, read};
 pub use health::SharedHealth;
 pub use ports::ListenerPorts;
+pub use steering::kernel_steering;
 pub use translate::{TargetAddresses, Translation, translate};

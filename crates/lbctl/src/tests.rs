@@ -103,7 +103,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn a_listener_created_through_the_api_serves_and_reports_health() {
     let store = Arc::new(MemStore::new());
-    let lbs = LoadBalancers::start(store.clone(), LOCAL).unwrap();
+    let lbs = LoadBalancers::start(store.clone(), LOCAL, None).unwrap();
     let svc = ElbService::new(
         store.clone(),
         Arc::new(SequentialIds::default()),

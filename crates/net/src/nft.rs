@@ -18,9 +18,7 @@
 //!   attachment's rules can be found and removed, and every bridge's
 //!   published ports can be read back from the kernel.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -149,47 +147,25 @@ fn parse_port_rules(json: &str) -> Result<Vec<PortRule>, NetError> {
         .collect())
 }
 
-fn nft(args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NetError> {
-    let mut cmd = Command::new("nft");
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Root's PATH has /usr/sbin, a service's may not.
-            Command::new("/usr/sbin/nft")
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(NetError::io(format!("running nft while {what}")))?
+impl From<dockyard_nft::NftError> for NetError {
+    fn from(e: dockyard_nft::NftError) -> Self {
+        match e {
+            dockyard_nft::NftError::Spawn { what, source } => Self::Io {
+                what: format!("running nft while {what}"),
+                source,
+            },
+            dockyard_nft::NftError::Failed { what, stderr } => Self::Nft { what, stderr },
         }
-        r => r.map_err(NetError::io(format!("running nft while {what}")))?,
-    };
-    if let Some(mut input) = child.stdin.take()
-        && let Some(s) = stdin
-    {
-        input
-            .write_all(s.as_bytes())
-            .map_err(NetError::io(format!("writing to nft while {what}")))?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(NetError::io(format!("running nft while {what}")))?;
-    if !out.status.success() {
-        return Err(NetError::Nft {
-            what: what.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn nft(args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NetError> {
+    Ok(dockyard_nft::run(args, stdin, what)?)
 }
 
 /// Applies a script as one transaction: all of it or nothing.
 pub(crate) fn apply(script: &str, what: &str) -> Result<(), NetError> {
-    nft(&["-f", "-"], Some(script), what).map(|_| ())
+    Ok(dockyard_nft::apply(script, what)?)
 }
 
 fn is_missing(e: &NetError) -> bool {
@@ -252,14 +228,7 @@ pub(crate) fn remove_port_rules(table: &str, id: &str) -> Result<(), NetError> {
 }
 
 pub(crate) fn delete_table(table: &str) -> Result<(), NetError> {
-    match nft(
-        &["delete", "table", "ip", table],
-        None,
-        &format!("deleting table {table}"),
-    ) {
-        Err(e) if is_missing(&e) => Ok(()),
-        r => r.map(|_| ()),
-    }
+    Ok(dockyard_nft::delete_table("ip", table)?)
 }
 
 #[cfg(test)]

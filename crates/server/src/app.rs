@@ -217,8 +217,12 @@ impl App {
             source,
         })?;
         let ecr = Arc::new(ecr);
-        let lbs =
-            LoadBalancers::start(store.clone(), cfg.lb_address).map_err(AppError::LoadBalancers)?;
+        let lbs = LoadBalancers::start(
+            store.clone(),
+            cfg.lb_address,
+            dockyard_lbctl::kernel_steering(&cfg.data_dir),
+        )
+        .map_err(AppError::LoadBalancers)?;
         let mut ecs_opts = EcsOptions::new(&cfg.region);
         ecs_opts.poll_seconds = cfg.poll_seconds;
         ecs_opts.node_lost_seconds = cfg.node_lost_seconds;
