@@ -125,7 +125,8 @@ enum RegistryCommand {
 
 #[derive(Subcommand, Debug)]
 enum SystemCommand {
-    /// Remove every container and the bridge network.
+    /// Remove every container, the bridge network and the server's load
+    /// balancer rules.
     Reset,
 }
 
@@ -273,6 +274,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             command: SystemCommand::Reset,
         } => {
             cli.engine()?.reset()?;
+            dockyard_server::app::reset_host_state(&cli.data_dir()).map_err(anyhow::Error::msg)?;
             Ok(0)
         }
     }

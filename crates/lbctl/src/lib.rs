@@ -18,5 +18,5 @@ mod tests;
 pub use controller::{LoadBalancers, instance_addresses, read};
 pub use health::SharedHealth;
 pub use ports::ListenerPorts;
-pub use steering::kernel_steering;
+pub use steering::{kernel_steering, remove_kernel_steering};
 pub use translate::{TargetAddresses, Translation, translate};

@@ -12,12 +12,7 @@ use dockyard_lb::{FlowSteering, KernelSteering};
 /// one; its comment names the directory. None when nft cannot run (not
 /// root, nftables missing): the relay then carries NLB listeners.
 pub fn kernel_steering(data_dir: &Path) -> Option<Arc<dyn FlowSteering>> {
-    let path = data_dir
-        .canonicalize()
-        .unwrap_or_else(|_| data_dir.to_path_buf())
-        .display()
-        .to_string();
-    let (table, comment) = naming(&path);
+    let (table, comment) = naming(&canonical(data_dir));
     match KernelSteering::new(&table, &comment) {
         Ok(s) => {
             tracing::info!(%table, "NLB listeners are forwarded by the kernel where they can be");
@@ -28,6 +23,22 @@ pub fn kernel_steering(data_dir: &Path) -> Option<Arc<dyn FlowSteering>> {
             None
         }
     }
+}
+
+/// Deletes the table of the server whose data directory is `data_dir`,
+/// for `dockyard system reset` after a server that could not clean up
+/// (killed); the BPF program went with its process.
+pub fn remove_kernel_steering(data_dir: &Path) -> Result<(), String> {
+    let (table, _) = naming(&canonical(data_dir));
+    dockyard_nft::delete_table("ip", &table).map_err(|e| e.to_string())
+}
+
+fn canonical(data_dir: &Path) -> String {
+    data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn naming(path: &str) -> (String, String) {

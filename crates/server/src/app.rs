@@ -127,6 +127,12 @@ impl CredentialIssuer for KeyIssuer {
 }
 
 /// The file holding access keys under a data directory.
+/// Removes what a server of `data_dir` set up on the host outside it
+/// (its load balancer table), for `dockyard system reset`.
+pub fn reset_host_state(data_dir: &Path) -> Result<(), String> {
+    dockyard_lbctl::remove_kernel_steering(data_dir)
+}
+
 pub fn keys_path(data_dir: &Path) -> PathBuf {
     data_dir.join("credentials.json")
 }

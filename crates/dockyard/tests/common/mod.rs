@@ -213,6 +213,18 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A server stopped by SIGTERM removes its load balancer rules
+        // itself; one that takes too long is killed, and `system reset`
+        // (below, for servers with a network) removes them.
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if self.net.is_some() {
