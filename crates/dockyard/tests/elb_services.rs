@@ -12,6 +12,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -299,6 +300,124 @@ fn create_target_group(s: &Server, name: &str, protocol: &str, target_type: &str
         .to_string()
 }
 
+/// An NLB in front of the tasks' addresses (`ip` targets registered by
+/// hand): TCP reaches both, and the server's nft table forwards the
+/// listener to both in the kernel. The NLB is deleted afterwards.
+async fn nlb_to_the_tasks_is_forwarded_by_the_kernel(s: &Server, ips: &BTreeSet<String>) {
+    let lb = aws(
+        s,
+        &[
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            "direct",
+            "--type",
+            "network",
+            "--subnets",
+            "subnet-1",
+        ],
+    );
+    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tg = create_target_group(s, "direct", "TCP", "ip");
+    let mut args = vec![
+        "elbv2".to_string(),
+        "register-targets".into(),
+        "--target-group-arn".into(),
+        tg.clone(),
+        "--targets".into(),
+    ];
+    args.extend(ips.iter().map(|ip| format!("Id={ip},Port=8080")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    aws(s, &args);
+    let port = free_port();
+    let listener = aws(
+        s,
+        &[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            &lb_arn,
+            "--protocol",
+            "TCP",
+            "--port",
+            &port.to_string(),
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={tg}"),
+        ],
+    );
+    let listener_arn = listener["Listeners"][0]["ListenerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while target_health(s, &tg).iter().any(|(_, st)| st != "healthy") {
+        assert!(Instant::now() < deadline, "{:?}", target_health(s, &tg));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The server's table (its comment names the data directory) forwards
+    // the listener's port to both tasks.
+    let data = s.data.canonicalize().unwrap().display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tables = Command::new("nft")
+            .args(["list", "tables", "ip"])
+            .output()
+            .unwrap();
+        let ours = String::from_utf8_lossy(&tables.stdout)
+            .split_whitespace()
+            .filter(|t| t.starts_with("dockyard_lb"))
+            .map(|t| {
+                let out = Command::new("nft")
+                    .args(["list", "table", "ip", t])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+            .find(|listing| listing.contains(&format!("comment \"dockyard server {data}\"")));
+        let listing = ours.unwrap_or_default();
+        let forwarded = listing.lines().any(|l| {
+            l.contains(&format!("tcp dport {port} dnat"))
+                && ips.iter().all(|ip| l.contains(&format!("{ip} . 8080")))
+        });
+        if forwarded {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no kernel forwarding of port {port}:\n{listing}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut seen = BTreeSet::new();
+    for _ in 0..30 {
+        let body = get(addr).unwrap();
+        let (_, ip) = body.split_once(' ').unwrap();
+        seen.insert(ip.to_string());
+    }
+    assert_eq!(&seen, ips, "connections through the NLB reach both tasks");
+    aws(
+        s,
+        &["elbv2", "delete-listener", "--listener-arn", &listener_arn],
+    );
+    aws(
+        s,
+        &[
+            "elbv2",
+            "delete-load-balancer",
+            "--load-balancer-arn",
+            &lb_arn,
+        ],
+    );
+    aws(
+        s,
+        &["elbv2", "delete-target-group", "--target-group-arn", &tg],
+    );
+}
+
 /// ELB's error code in an `aws` CLI failure.
 fn aws_fails(s: &Server, args: &[&str], code: &str) {
     let (ok, out) = s.aws(&s.credentials(), args);
@@ -463,6 +582,8 @@ async fn the_getting_started_lab_behind_an_alb() {
         seen.insert(ip.to_string());
     }
     assert_eq!(seen, ips, "requests reach both tasks");
+
+    nlb_to_the_tasks_is_forwarded_by_the_kernel(&s, &ips).await;
 
     // A rolling update behind the load balancer drops no request.
     let stop = Arc::new(AtomicBool::new(false));
