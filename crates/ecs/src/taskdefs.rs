@@ -63,17 +63,34 @@ impl EcsService {
         Ok(self.resolve_stored(ctx, given)?.definition)
     }
 
+    /// As [`resolve_taskdef`](Self::resolve_taskdef), `None` when there
+    /// is no such task definition (callers word that differently).
+    pub(crate) fn find_taskdef(
+        &self,
+        ctx: &CallContext,
+        given: &str,
+    ) -> Result<Option<TaskDefinition>, ApiError> {
+        Ok(self.find_stored(ctx, given)?.map(|d| d.definition))
+    }
+
     fn resolve_stored(
         &self,
         ctx: &CallContext,
         given: &str,
     ) -> Result<StoredTaskDefinition, ApiError> {
+        self.find_stored(ctx, given)?.ok_or_else(not_found)
+    }
+
+    fn find_stored(
+        &self,
+        ctx: &CallContext,
+        given: &str,
+    ) -> Result<Option<StoredTaskDefinition>, ApiError> {
         let (family, revision) = taskdef_ref(ctx, given)?;
-        match revision {
+        Ok(match revision {
             Some(r) => {
                 db::get::<StoredTaskDefinition>(self.store.as_ref(), &taskdef_key(&family, r))?
                     .map(|v| v.value)
-                    .ok_or_else(not_found)
             }
             None => db::list::<StoredTaskDefinition>(
                 self.store.as_ref(),
@@ -82,9 +99,8 @@ impl EcsService {
             .into_iter()
             .rev()
             .map(|v| v.value)
-            .find(|d| d.definition.status == "ACTIVE")
-            .ok_or_else(not_found),
-        }
+            .find(|d| d.definition.status == "ACTIVE"),
+        })
     }
 
     pub(crate) fn taskdef_tags(&self, def: &TaskDefinition) -> Result<Vec<Tag>, ApiError> {

@@ -81,11 +81,16 @@ pub fn deploy(
 
 #[cfg(test)]
 mod sim;
+/// Why the circuit breaker rolled a deployment back.
+pub const CIRCUIT_BREAKER_ROLLBACK_REASON: &str =
+    "ECS deployment circuit breaker: tasks failed to start.";
+
 /// Rolls a service back to its last completed deployment: a new PRIMARY
 /// deployment `id` of that task definition, the current primary left to
-/// drain. Returns the id of the deployment rolled back to, or `None` (and
-/// changes nothing) when none ever completed.
-pub fn roll_back(service: &mut Service, id: &str, now_ms: i64) -> Option<String> {
+/// drain; `reason` says why (ECS's `rollback.reason`). Returns the id of
+/// the deployment rolled back to, or `None` (and changes nothing) when
+/// none ever completed.
+pub fn roll_back(service: &mut Service, id: &str, reason: &str, now_ms: i64) -> Option<String> {
     let good = service
         .deployments
         .iter()
@@ -103,6 +108,8 @@ pub fn roll_back(service: &mut Service, id: &str, now_ms: i64) -> Option<String>
     );
     let back = &mut service.deployments[0];
     back.rollback_from = from;
+    back.rollback_to = Some(good.id.clone());
+    back.rollback_reason = Some(reason.to_string());
     back.rollout_reason = format!(
         "ECS deployment circuit breaker: rolling back to deployment {}.",
         good.id

@@ -81,6 +81,14 @@ pub struct Deployment {
     /// deployment it rolled back from.
     #[serde(default)]
     pub rollback_from: Option<String>,
+    /// Set with `rollback_from`: the completed deployment whose task
+    /// definition the rollback runs again.
+    #[serde(default)]
+    pub rollback_to: Option<String>,
+    /// Set with `rollback_from`: why the rollback happened (ECS's
+    /// `ServiceDeployment.rollback.reason`).
+    #[serde(default)]
+    pub rollback_reason: Option<String>,
 }
 
 impl Deployment {
@@ -98,6 +106,8 @@ impl Deployment {
             updated_ms: now_ms,
             finished_ms: None,
             rollback_from: None,
+            rollback_to: None,
+            rollback_reason: None,
         }
     }
 }

@@ -211,7 +211,12 @@ impl<'a> Run<'a> {
             let h = healthy.get(d.id.as_str()).copied().unwrap_or(0);
             if h > d.healthy_high {
                 d.healthy_high = h;
-                d.failed_tasks = 0;
+                // A failed deployment keeps the count it failed with (its
+                // service deployment reports it): a task of it caught
+                // RUNNING on its way out does not make it less failed.
+                if d.rollout != Rollout::Failed {
+                    d.failed_tasks = 0;
+                }
             }
         }
     }
@@ -239,7 +244,12 @@ impl<'a> Run<'a> {
         if !cb.rollback {
             return;
         }
-        match crate::roll_back(&mut self.s, new_id, now) {
+        match crate::roll_back(
+            &mut self.s,
+            new_id,
+            crate::CIRCUIT_BREAKER_ROLLBACK_REASON,
+            now,
+        ) {
             Some(good) => self.events.push(format!(
                 "(service {name}) (deployment {new_id}) rolling back to deployment {good} after deployment {failed_id} failed."
             )),

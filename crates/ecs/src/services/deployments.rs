@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use dockyard_aws::{ApiError, CallContext};
 use dockyard_reconciler::{DeploymentStatus, Rollout};
 
-use super::render::{deployment_number, service_deployment_status};
+use super::render::{
+    deployment_number, rolled_back_from, service_deployment_status, service_deployments,
+};
 use super::{new_deployment_id, push_events, service_name, service_not_found};
 use crate::EcsService;
 use crate::db;
@@ -60,6 +62,10 @@ const STATUSES: [&str; 9] = [
     "ROLLBACK_FAILED",
 ];
 
+/// `rollback.reason` of a deployment rolled back by StopServiceDeployment.
+pub(crate) const STOP_ROLLBACK_REASON: &str =
+    "The service deployment was rolled back by a StopServiceDeployment request.";
+
 fn deployment_not_found() -> ApiError {
     ApiError::client(
         "ServiceDeploymentNotFoundException",
@@ -107,10 +113,7 @@ impl EcsService {
             None => (None, None),
         };
         // Newest first, as the service keeps them.
-        let chosen: Vec<_> = rec
-            .sched
-            .deployments
-            .iter()
+        let chosen: Vec<_> = service_deployments(&rec)
             .filter(|d| {
                 statuses.is_empty() || statuses.contains(&service_deployment_status(&rec, d).0)
             })
@@ -161,7 +164,9 @@ impl EcsService {
                     db::get::<ServiceRecord>(self.store.as_ref(), &service_key(&c, &s))?
                         .map(|r| r.value)
                         .and_then(|rec| {
-                            let d = rec.sched.deployments.iter().find(|d| d.id == id)?.clone();
+                            // A rollback is part of the service deployment
+                            // it rolled back, not one of its own.
+                            let d = service_deployments(&rec).find(|d| d.id == id)?.clone();
                             Some((rec, d))
                         })
                 }
@@ -204,6 +209,9 @@ impl EcsService {
                     return Err(deployment_not_found());
                 };
                 let d = &rec.sched.deployments[pos];
+                if rolled_back_from(rec, d).is_some() {
+                    return Err(deployment_not_found());
+                }
                 if pos != 0
                     || d.status != DeploymentStatus::Primary
                     || d.rollout != Rollout::InProgress
@@ -219,7 +227,12 @@ impl EcsService {
                 let name = rec.name.clone();
                 let message = if rollback {
                     p.rollout_reason = "Service deployment stopped by user; rolling back.".into();
-                    match dockyard_reconciler::roll_back(&mut rec.sched, &new_id, now_ms) {
+                    match dockyard_reconciler::roll_back(
+                        &mut rec.sched,
+                        &new_id,
+                        STOP_ROLLBACK_REASON,
+                        now_ms,
+                    ) {
                         Some(good) => format!(
                             "(service {name}) (deployment {new_id}) rolling back to deployment {good} after deployment {id} was stopped."
                         ),

@@ -169,6 +169,19 @@ pub(crate) fn service_name(
     }
 }
 
+impl EcsService {
+    /// The task definition a CreateService or UpdateService names; ECS
+    /// words a missing one differently there than RunTask does.
+    fn service_taskdef(
+        &self,
+        ctx: &CallContext,
+        given: &str,
+    ) -> Result<dockyard_taskdef::TaskDefinition, ApiError> {
+        self.find_taskdef(ctx, given)?
+            .ok_or_else(|| crate::error::client("TaskDefinition not found."))
+    }
+}
+
 /// A new deployment id: `ecs-svc/` and 19 digits, as ECS's.
 pub(crate) fn new_deployment_id() -> String {
     let mut b = [0u8; 8];
@@ -433,7 +446,7 @@ impl EcsService {
         let given_td = i
             .task_definition
             .ok_or_else(|| invalid("taskDefinition must be specified."))?;
-        let def = self.resolve_taskdef(ctx, &given_td)?;
+        let def = self.service_taskdef(ctx, &given_td)?;
         if def.status != "ACTIVE" {
             return Err(crate::error::client("TaskDefinition is inactive"));
         }
@@ -638,7 +651,7 @@ impl EcsService {
         check_propagate(i.propagate_tags.as_deref())?;
         let new_def = match &i.task_definition {
             Some(td) => {
-                let def = self.resolve_taskdef(ctx, td)?;
+                let def = self.service_taskdef(ctx, td)?;
                 if def.status != "ACTIVE" {
                     return Err(crate::error::client("TaskDefinition is inactive"));
                 }
@@ -990,6 +1003,8 @@ pub(crate) fn task_tags(rec: &ServiceRecord, from_taskdef: Vec<Tag>) -> Vec<Tag>
     out
 }
 
+#[cfg(test)]
+mod deploy_tests;
 #[cfg(test)]
 mod lb_tests;
 #[cfg(test)]

@@ -53,34 +53,49 @@ pub(crate) fn service_revision_arn(rec: &ServiceRecord, id: &str) -> String {
     )
 }
 
+/// The deployment a rollback deployment belongs to. As on ECS, a rollback
+/// is not a service deployment of its own: it is the `rollback` of the
+/// service deployment that failed (or was stopped), whose status follows
+/// the rollback's progress. `None` for other deployments, and for a
+/// rollback whose failed deployment was dropped from the history (it is
+/// then shown on its own).
+pub(crate) fn rolled_back_from<'a>(
+    rec: &'a ServiceRecord,
+    d: &Deployment,
+) -> Option<&'a Deployment> {
+    let from = d.rollback_from.as_deref()?;
+    rec.sched.deployments.iter().find(|x| x.id == from)
+}
+
+/// The rollback deployment started after `d` failed, if any.
+fn rollback_of<'a>(rec: &'a ServiceRecord, d: &Deployment) -> Option<&'a Deployment> {
+    rec.sched
+        .deployments
+        .iter()
+        .find(|x| x.rollback_from.as_deref() == Some(d.id.as_str()))
+}
+
+/// The deployments that are service deployments, newest first.
+pub(crate) fn service_deployments(rec: &ServiceRecord) -> impl Iterator<Item = &Deployment> {
+    rec.sched
+        .deployments
+        .iter()
+        .filter(|d| rolled_back_from(rec, d).is_none())
+}
+
 /// `ServiceDeployment.status` and its reason, from a deployment and the
 /// service's others (a failed deployment reports its rollback's progress).
 pub(crate) fn service_deployment_status(rec: &ServiceRecord, d: &Deployment) -> (String, String) {
-    let rollback_of_this = rec
-        .sched
-        .deployments
-        .iter()
-        .find(|x| x.rollback_from.as_deref() == Some(d.id.as_str()));
     let status = match (d.rollout, d.status) {
-        (Rollout::InProgress, DeploymentStatus::Primary) => {
-            if d.rollback_from.is_some() {
-                "ROLLBACK_IN_PROGRESS"
-            } else {
-                "IN_PROGRESS"
-            }
-        }
+        (Rollout::InProgress, DeploymentStatus::Primary) => "IN_PROGRESS",
         (Rollout::InProgress, _) => "STOPPED",
-        (Rollout::Completed, _) => {
-            if d.rollback_from.is_some() {
-                "ROLLBACK_SUCCESSFUL"
-            } else {
-                "SUCCESSFUL"
-            }
-        }
-        (Rollout::Failed, _) => match rollback_of_this.map(|r| r.rollout) {
-            Some(Rollout::InProgress) => "ROLLBACK_IN_PROGRESS",
-            Some(Rollout::Completed) => "ROLLBACK_SUCCESSFUL",
-            Some(Rollout::Failed) => "ROLLBACK_FAILED",
+        (Rollout::Completed, _) => "SUCCESSFUL",
+        (Rollout::Failed, _) => match rollback_of(rec, d).map(|r| (r.rollout, r.status)) {
+            Some((Rollout::InProgress, DeploymentStatus::Primary)) => "ROLLBACK_IN_PROGRESS",
+            // Superseded by a newer UpdateService before it finished.
+            Some((Rollout::InProgress, _)) => "STOPPED",
+            Some((Rollout::Completed, _)) => "ROLLBACK_SUCCESSFUL",
+            Some((Rollout::Failed, _)) => "ROLLBACK_FAILED",
             None => "STOPPED",
         },
     };
@@ -206,7 +221,8 @@ impl EcsService {
             "healthCheckGracePeriodSeconds": rec.sched.health_check_grace_ms / 1000,
         });
         if let Some(p) = rec.sched.deployments.first() {
-            v["currentServiceDeployment"] = json!(service_deployment_arn(rec, &p.id));
+            let current = rolled_back_from(rec, p).unwrap_or(p);
+            v["currentServiceDeployment"] = json!(service_deployment_arn(rec, &current.id));
         }
         if let Some(lt) = &rec.launch_type {
             v["launchType"] = json!(lt);
@@ -288,16 +304,18 @@ impl EcsService {
                 "threshold": dockyard_reconciler::failure_threshold(rec.sched.desired_count),
             },
         });
-        if let Some(f) = d.finished_ms {
+        if let Some(f) = finished_ms(rec, d) {
             v["finishedAt"] = epoch(f);
         }
-        if let Some(from) = &d.rollback_from
-            && let Some(src) = rec.sched.deployments.iter().find(|x| &x.id == from)
-        {
+        if let Some(r) = rollback_of(rec, d) {
+            // The revision rolled back to is the completed deployment's
+            // (the rollback deployment runs its task definition again).
+            let to = r.rollback_to.as_deref().unwrap_or(r.id.as_str());
             v["rollback"] = json!({
-                "reason": "ECS deployment circuit breaker: tasks failed to start.",
-                "startedAt": epoch(d.created_ms),
-                "serviceRevisionArn": service_revision_arn(rec, &src.id),
+                "reason": r.rollback_reason.as_deref()
+                    .unwrap_or(dockyard_reconciler::CIRCUIT_BREAKER_ROLLBACK_REASON),
+                "startedAt": epoch(r.created_ms),
+                "serviceRevisionArn": service_revision_arn(rec, to),
             });
         }
         v
@@ -316,9 +334,19 @@ impl EcsService {
             "status": status,
             "statusReason": reason,
         });
-        if let Some(f) = d.finished_ms {
+        if let Some(f) = finished_ms(rec, d) {
             v["finishedAt"] = epoch(f);
         }
         v
+    }
+}
+
+/// When a service deployment finished: its deployment completing, or,
+/// for one rolled back, its rollback completing or failing.
+fn finished_ms(rec: &ServiceRecord, d: &Deployment) -> Option<i64> {
+    match rollback_of(rec, d) {
+        Some(r) if r.rollout != Rollout::InProgress => r.finished_ms.or(Some(r.updated_ms)),
+        Some(_) => None,
+        None => d.finished_ms,
     }
 }

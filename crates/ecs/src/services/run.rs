@@ -59,7 +59,7 @@ fn view(t: &Task, accounted: &BTreeSet<&str>) -> TaskView {
 }
 
 /// The wording of a placement failure in a service event.
-fn unplaced_event(service: &str, failures: &[Value]) -> String {
+pub(crate) fn unplaced_event(service: &str, failures: &[Value]) -> String {
     let reason = failures
         .first()
         .and_then(|f| f["reason"].as_str())
@@ -69,6 +69,14 @@ fn unplaced_event(service: &str, failures: &[Value]) -> String {
         .and_then(|f| f["arn"].as_str())
         .unwrap_or("");
     let id = arn.rsplit('/').next().unwrap_or(arn);
+    if id.is_empty() && !reason.is_empty() {
+        // Refused before any instance was looked at (no instances in the
+        // cluster, a bad request): ECS gives the reason alone.
+        let reason = reason.trim_end_matches('.');
+        return format!(
+            "service {service} was unable to place a task because no container instance met all of its requirements. Reason: {reason}."
+        );
+    }
     let why = match reason {
         "RESOURCE:CPU" => format!(
             "The closest matching (container-instance {id}) has insufficient CPU units available."
@@ -76,7 +84,7 @@ fn unplaced_event(service: &str, failures: &[Value]) -> String {
         "RESOURCE:MEMORY" => format!(
             "The closest matching (container-instance {id}) has insufficient memory available."
         ),
-        "RESOURCE:PORTS" => format!(
+        "RESOURCE:PORTS" | "RESOURCE:PORTS_TCP" | "RESOURCE:PORTS_UDP" => format!(
             "The closest matching (container-instance {id}) is already using a port required by your task."
         ),
         "AGENT" => {

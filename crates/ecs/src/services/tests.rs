@@ -9,7 +9,7 @@ use dockyard_agentproto::NodeKind;
 
 use crate::testutil::{Fx, change};
 
-fn setup(nodes: usize) -> (Fx, Vec<String>) {
+pub(super) fn setup(nodes: usize) -> (Fx, Vec<String>) {
     let fx = Fx::new();
     fx.ok("CreateCluster", json!({"clusterName": "c"}));
     let ids = (0..nodes)
@@ -23,7 +23,7 @@ fn setup(nodes: usize) -> (Fx, Vec<String>) {
     (fx, ids)
 }
 
-fn describe(fx: &Fx, name: &str) -> Value {
+pub(super) fn describe(fx: &Fx, name: &str) -> Value {
     let v = fx.ok(
         "DescribeServices",
         json!({"cluster": "c", "services": [name]}),
@@ -31,19 +31,29 @@ fn describe(fx: &Fx, name: &str) -> Value {
     v["services"][0].clone()
 }
 
-fn round(fx: &Fx) {
+/// The service's event messages, newest first.
+pub(super) fn events(fx: &Fx, name: &str) -> Vec<String> {
+    describe(fx, name)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub(super) fn round(fx: &Fx) {
     fx.svc.run_services(chrono::Utc::now()).unwrap();
 }
 
 /// A round once the tasks that are running have settled, so that a
 /// converged deployment completes.
-fn settled_round(fx: &Fx) {
+pub(super) fn settled_round(fx: &Fx) {
     let later = chrono::Utc::now() + chrono::Duration::milliseconds(dockyard_reconciler::SETTLE_MS);
     fx.svc.run_services(later).unwrap();
 }
 
 /// Every node reports each of its tasks RUNNING (or STOPPED when asked).
-fn agents_run(fx: &Fx, nodes: &[String], seq: &mut u64) {
+pub(super) fn agents_run(fx: &Fx, nodes: &[String], seq: &mut u64) {
     for n in nodes {
         let desired = fx.poll(n, vec![]).tasks;
         let changes = desired
@@ -62,7 +72,7 @@ fn agents_run(fx: &Fx, nodes: &[String], seq: &mut u64) {
     }
 }
 
-fn service_tasks(fx: &Fx, desired: &str) -> Vec<String> {
+pub(super) fn service_tasks(fx: &Fx, desired: &str) -> Vec<String> {
     let v = fx.ok(
         "ListTasks",
         json!({"cluster": "c", "serviceName": "s", "desiredStatus": desired}),
@@ -120,6 +130,14 @@ fn a_service_starts_its_tasks_spread_and_reports_steady_state() {
         .map(|t| t["key"].as_str().unwrap())
         .collect();
     assert!(keys.contains(&"team") && keys.contains(&"aws:ecs:serviceName"));
+    assert!(
+        t0["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "aws:ecs:clusterName" && t["value"] == "c"),
+        "{t0}"
+    );
     let mut seq = 0;
     agents_run(&fx, &nodes, &mut seq);
     round(&fx);
@@ -451,4 +469,190 @@ fn a_task_that_fits_nowhere_waits_with_a_reason_until_capacity_appears() {
     assert_eq!(by_ns["serviceArns"][0], s["serviceArn"]);
     let none = fx.ok("ListServicesByNamespace", json!({"namespace": "other"}));
     assert!(none["serviceArns"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn bad_updates_get_ecs_errors_and_leave_the_service_as_it_was() {
+    let (fx, _) = setup(1);
+    fx.ok(
+        "CreateService",
+        json!({"cluster": "c", "serviceName": "s", "taskDefinition": "web", "desiredCount": 1}),
+    );
+    fx.ok(
+        "CreateService",
+        json!({"cluster": "c", "serviceName": "d", "taskDefinition": "web",
+               "schedulingStrategy": "DAEMON"}),
+    );
+    let before = (describe(&fx, "s"), describe(&fx, "d"));
+    let update = |service: &str, extra: Value| {
+        let mut v = json!({"cluster": "c", "service": service});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    let cases = [
+        (
+            update(
+                "s",
+                json!({"deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 90}}),
+            ),
+            "InvalidParameterException",
+            "maximumPercent must be at least 100 for a service with the REPLICA scheduling strategy.",
+        ),
+        (
+            update(
+                "s",
+                json!({"deploymentConfiguration": {"minimumHealthyPercent": 150, "maximumPercent": 200}}),
+            ),
+            "InvalidParameterException",
+            "minimumHealthyPercent must be between 0 and 100.",
+        ),
+        (
+            update(
+                "d",
+                json!({"deploymentConfiguration": {"maximumPercent": 200}}),
+            ),
+            "InvalidParameterException",
+            "The daemon scheduling strategy does not support a maximumPercent other than 100.",
+        ),
+        (
+            update("d", json!({"desiredCount": 2})),
+            "InvalidParameterException",
+            "The daemon scheduling strategy does not support a desired count for services.",
+        ),
+        (
+            update(
+                "s",
+                json!({"placementStrategy": [{"type": "pack", "field": "cpu"}]}),
+            ),
+            "InvalidParameterException",
+            "Invalid placement strategy type 'pack'. Valid values are random, spread and binpack.",
+        ),
+        (
+            update(
+                "s",
+                json!({"placementStrategy": [{"type": "binpack", "field": "disk"}]}),
+            ),
+            "InvalidParameterException",
+            "Invalid field 'disk' for the binpack placement strategy. Valid values are cpu and memory.",
+        ),
+        (
+            update(
+                "d",
+                json!({"placementStrategy": [{"type": "spread", "field": "instanceId"}]}),
+            ),
+            "InvalidParameterException",
+            "Placement strategies are not supported with the daemon scheduling strategy.",
+        ),
+        (
+            update("s", json!({"taskDefinition": "web:9"})),
+            "ClientException",
+            "TaskDefinition not found.",
+        ),
+        (
+            update("s", json!({"taskDefinition": "nope"})),
+            "ClientException",
+            "TaskDefinition not found.",
+        ),
+    ];
+    for (input, code, message) in cases {
+        let e = fx.err("UpdateService", input.clone());
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            (code, message),
+            "{input}"
+        );
+    }
+    let e = fx.err(
+        "UpdateService",
+        update(
+            "s",
+            json!({"placementConstraints": [{"type": "memberOf", "expression": "attribute:x =="}]}),
+        ),
+    );
+    assert_eq!(e.code, "InvalidParameterException", "{}", e.message);
+    assert!(!e.message.is_empty());
+    assert_eq!(
+        (describe(&fx, "s"), describe(&fx, "d")),
+        before,
+        "nothing changed"
+    );
+}
+
+#[test]
+fn a_service_in_a_cluster_without_instances_says_so() {
+    let fx = Fx::new();
+    fx.ok("CreateCluster", json!({"clusterName": "c"}));
+    fx.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [
+            {"name": "web", "image": "busybox", "memory": 64, "cpu": 128}]}),
+    );
+    // CreateService checks the launch: with no instance at all it is
+    // refused, so the instance leaves after the service is created.
+    fx.node(NodeKind::Instance, Some("c"), 1024, 1024);
+    fx.ok(
+        "CreateService",
+        json!({"cluster": "c", "serviceName": "s", "taskDefinition": "web", "desiredCount": 1}),
+    );
+    let arn = fx.ok("ListContainerInstances", json!({"cluster": "c"}))["containerInstanceArns"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fx.ok(
+        "DeregisterContainerInstance",
+        json!({"cluster": "c", "containerInstance": arn}),
+    );
+    round(&fx);
+    let msgs = events(&fx, "s");
+    assert!(
+        msgs.contains(
+            &"service s was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster.".to_string()
+        ),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn tasks_get_the_task_definitions_tags_and_ecs_managed_ones() {
+    let (fx, _) = setup(1);
+    fx.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "tagged", "tags": [{"key": "owner", "value": "td"}],
+               "containerDefinitions": [
+                   {"name": "web", "image": "busybox", "memory": 64, "cpu": 128}]}),
+    );
+    fx.ok(
+        "CreateService",
+        json!({"cluster": "c", "serviceName": "s", "taskDefinition": "tagged", "desiredCount": 1,
+               "tags": [{"key": "team", "value": "svc"}],
+               "propagateTags": "TASK_DEFINITION", "enableECSManagedTags": true}),
+    );
+    round(&fx);
+    let d = fx.ok(
+        "DescribeTasks",
+        json!({"cluster": "c", "tasks": service_tasks(&fx, "RUNNING"), "include": ["TAGS"]}),
+    );
+    let mut tags: Vec<(String, String)> = d["tasks"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap().to_string(),
+                t["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    tags.sort();
+    let want: Vec<(String, String)> = [
+        ("aws:ecs:clusterName", "c"),
+        ("aws:ecs:serviceName", "s"),
+        ("owner", "td"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(tags, want, "the service's own tags are not propagated");
 }
