@@ -300,17 +300,17 @@ fn create_target_group(s: &Server, name: &str, protocol: &str, target_type: &str
         .to_string()
 }
 
-/// An NLB in front of the tasks' addresses (`ip` targets registered by
-/// hand): TCP reaches both, and the server's nft table forwards the
-/// listener to both in the kernel. The NLB is deleted afterwards.
-async fn nlb_to_the_tasks_is_forwarded_by_the_kernel(s: &Server, ips: &BTreeSet<String>) {
+/// A network load balancer NAME with a TCP target group NAME of
+/// `target_type` and a TCP listener on a free port forwarding to it:
+/// (load balancer ARN, target group ARN, port, listener ARN).
+fn tcp_nlb(s: &Server, name: &str, target_type: &str) -> (String, String, u16, String) {
     let lb = aws(
         s,
         &[
             "elbv2",
             "create-load-balancer",
             "--name",
-            "direct",
+            name,
             "--type",
             "network",
             "--subnets",
@@ -321,17 +321,7 @@ async fn nlb_to_the_tasks_is_forwarded_by_the_kernel(s: &Server, ips: &BTreeSet<
         .as_str()
         .unwrap()
         .to_string();
-    let tg = create_target_group(s, "direct", "TCP", "ip");
-    let mut args = vec![
-        "elbv2".to_string(),
-        "register-targets".into(),
-        "--target-group-arn".into(),
-        tg.clone(),
-        "--targets".into(),
-    ];
-    args.extend(ips.iter().map(|ip| format!("Id={ip},Port=8080")));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    aws(s, &args);
+    let tg = create_target_group(s, name, "TCP", target_type);
     let port = free_port();
     let listener = aws(
         s,
@@ -352,6 +342,24 @@ async fn nlb_to_the_tasks_is_forwarded_by_the_kernel(s: &Server, ips: &BTreeSet<
         .as_str()
         .unwrap()
         .to_string();
+    (lb_arn, tg, port, listener_arn)
+}
+
+/// An NLB in front of the tasks' addresses (`ip` targets registered by
+/// hand): TCP reaches both, and the server's nft table forwards the
+/// listener to both in the kernel. The NLB is deleted afterwards.
+async fn nlb_to_the_tasks_is_forwarded_by_the_kernel(s: &Server, ips: &BTreeSet<String>) {
+    let (lb_arn, tg, port, listener_arn) = tcp_nlb(s, "direct", "ip");
+    let mut args = vec![
+        "elbv2".to_string(),
+        "register-targets".into(),
+        "--target-group-arn".into(),
+        tg.clone(),
+        "--targets".into(),
+    ];
+    args.extend(ips.iter().map(|ip| format!("Id={ip},Port=8080")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    aws(s, &args);
     let deadline = Instant::now() + Duration::from_secs(30);
     while target_health(s, &tg).iter().any(|(_, st)| st != "healthy") {
         assert!(Instant::now() < deadline, "{:?}", target_health(s, &tg));
@@ -790,40 +798,7 @@ async fn an_ec2_service_behind_an_nlb_registers_its_node_and_host_ports() {
         .to_string();
     let td = register_hello_as(&c, &image, "v1", true).await;
 
-    let lb = aws(
-        &s,
-        &[
-            "elbv2",
-            "create-load-balancer",
-            "--name",
-            "nlb",
-            "--type",
-            "network",
-            "--subnets",
-            "subnet-1",
-        ],
-    );
-    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let tg_arn = create_target_group(&s, "nlb", "TCP", "instance");
-    let port = free_port();
-    aws(
-        &s,
-        &[
-            "elbv2",
-            "create-listener",
-            "--load-balancer-arn",
-            &lb_arn,
-            "--protocol",
-            "TCP",
-            "--port",
-            &port.to_string(),
-            "--default-actions",
-            &format!("Type=forward,TargetGroupArn={tg_arn}"),
-        ],
-    );
+    let (_, tg_arn, port, _) = tcp_nlb(&s, "nlb", "instance");
     // An instance target group wants bridge (or host) mode: the awsvpc
     // revision is refused.
     let awsvpc = register_hello(&c, &image, "v1").await;
