@@ -182,6 +182,7 @@ pub(crate) struct NodeUse {
     pub cpu: u32,
     pub memory: u32,
     pub ports: Vec<u16>,
+    pub ports_udp: Vec<u16>,
     pub tasks: Vec<NodeTask>,
 }
 
@@ -194,6 +195,7 @@ impl EcsService {
             u.cpu += t.cpu;
             u.memory += t.memory;
             u.ports.extend(&t.host_ports);
+            u.ports_udp.extend(&t.host_ports_udp);
             u.tasks.push(t);
         }
         for t in &u.tasks {
@@ -211,29 +213,34 @@ impl EcsService {
 
     pub(crate) fn render_instance(&self, i: &Instance, with_tags: bool) -> Result<Value, ApiError> {
         let used = self.node_use(&i.id)?;
-        let resources = |cpu: u32, mem: u32, ports: &[u16]| {
+        let resources = |cpu: u32, mem: u32, ports: &[u16], udp: &[u16]| {
             let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            let udp: Vec<String> = udp.iter().map(u16::to_string).collect();
             json!([
                 {"name": "CPU", "type": "INTEGER", "doubleValue": 0.0, "longValue": 0, "integerValue": cpu},
                 {"name": "MEMORY", "type": "INTEGER", "doubleValue": 0.0, "longValue": 0, "integerValue": mem},
                 {"name": "PORTS", "type": "STRINGSET", "doubleValue": 0.0, "longValue": 0, "integerValue": 0, "stringSetValue": ports},
-                {"name": "PORTS_UDP", "type": "STRINGSET", "doubleValue": 0.0, "longValue": 0, "integerValue": 0, "stringSetValue": []},
+                {"name": "PORTS_UDP", "type": "STRINGSET", "doubleValue": 0.0, "longValue": 0, "integerValue": 0, "stringSetValue": udp},
             ])
         };
         let mut held: Vec<u16> = i.reserved_ports.clone();
         held.extend(&used.ports);
         held.sort_unstable();
         held.dedup();
+        let mut held_udp = used.ports_udp.clone();
+        held_udp.sort_unstable();
+        held_udp.dedup();
         let mut v = json!({
             "containerInstanceArn": i.arn,
             "ec2InstanceId": i.ec2_instance_id,
             "version": i.version,
             "versionInfo": {"agentVersion": i.agent_version, "agentHash": "dockyard", "dockerVersion": "DockerVersion: dockyard"},
-            "registeredResources": resources(i.cpu, i.memory, &i.reserved_ports),
+            "registeredResources": resources(i.cpu, i.memory, &i.reserved_ports, &[]),
             "remainingResources": resources(
                 i.cpu.saturating_sub(used.cpu),
                 i.memory.saturating_sub(used.memory),
                 &held,
+                &held_udp,
             ),
             "status": i.status,
             "agentConnected": i.agent_connected,

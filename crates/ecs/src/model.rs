@@ -200,8 +200,12 @@ pub struct NodeTask {
     pub group: String,
     pub cpu: u32,
     pub memory: u32,
+    /// Fixed TCP host ports.
     #[serde(default)]
     pub host_ports: Vec<u16>,
+    /// Fixed UDP host ports.
+    #[serde(default)]
+    pub host_ports_udp: Vec<u16>,
     #[serde(default)]
     pub desired_stopped: bool,
 }

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use dockyard_aws::{ApiError, CallContext};
 use dockyard_scheduler::{
-    HostPort, InstanceState, InstanceStatus, PlaceError, PlacedTask, RequiredAttribute, Resources,
-    TaskRequest, parse_constraints, parse_strategies, parse_task_definition_constraints,
+    HostPort, InstanceState, InstanceStatus, PlaceError, PlacedTask, Protocol, RequiredAttribute,
+    Resources, TaskRequest, parse_constraints, parse_strategies, parse_task_definition_constraints,
 };
 
 use crate::EcsService;
@@ -41,7 +41,10 @@ pub(crate) struct Target {
     pub availability_zone: String,
     pub cpu: u32,
     pub memory: u32,
+    /// Fixed TCP host ports.
     pub host_ports: Vec<u16>,
+    /// Fixed UDP host ports: taken separately from TCP ones.
+    pub host_ports_udp: Vec<u16>,
 }
 
 pub(crate) struct Plan {
@@ -70,7 +73,12 @@ fn placed(t: &NodeTask) -> PlacedTask {
         task_definition_arn: t.task_definition_arn.clone(),
         cpu: t.cpu,
         memory: t.memory,
-        ports: t.host_ports.iter().map(|p| HostPort::tcp(*p)).collect(),
+        ports: t
+            .host_ports
+            .iter()
+            .map(|p| HostPort::tcp(*p))
+            .chain(t.host_ports_udp.iter().map(|p| HostPort::udp(*p)))
+            .collect(),
         desired_stopped: t.desired_stopped,
     }
 }
@@ -142,11 +150,11 @@ impl EcsService {
         Ok((states, nodes))
     }
 
-    fn request(&self, l: &Launch) -> Result<(TaskRequest, Vec<u16>), ApiError> {
+    fn request(&self, l: &Launch) -> Result<TaskRequest, ApiError> {
         let def = &l.effective;
         let res = def.resources();
         let mode = def.network_mode.as_deref().unwrap_or("bridge");
-        let mut ports: Vec<u16> = Vec::new();
+        let mut ports: Vec<HostPort> = Vec::new();
         for c in &def.container_definitions {
             for p in &c.port_mappings {
                 let fixed = match mode {
@@ -155,7 +163,10 @@ impl EcsService {
                     _ => None,
                 };
                 if let Some(port) = fixed {
-                    ports.push(port as u16);
+                    ports.push(match p.protocol.as_deref() {
+                        Some(udp) if udp.eq_ignore_ascii_case("udp") => HostPort::udp(port as u16),
+                        _ => HostPort::tcp(port as u16),
+                    });
                 }
             }
         }
@@ -163,7 +174,7 @@ impl EcsService {
         let req = TaskRequest {
             cpu: res.cpu,
             memory: res.memory,
-            host_ports: ports.iter().map(|p| HostPort::tcp(*p)).collect(),
+            host_ports: ports,
             group: l.group.clone(),
             family: l.definition.family.clone(),
             constraints: parse_constraints(&l.constraints).map_err(bad)?,
@@ -184,7 +195,7 @@ impl EcsService {
                 })
                 .collect(),
         };
-        Ok((req, ports))
+        Ok(req)
     }
 
     /// Chooses a node for each task of the launch.
@@ -194,14 +205,23 @@ impl EcsService {
         pool: &Pool,
         l: &Launch,
     ) -> Result<Plan, ApiError> {
-        let (req, ports) = self.request(l)?;
+        let req = self.request(l)?;
+        let ports_of = |protocol: Protocol| -> Vec<u16> {
+            req.host_ports
+                .iter()
+                .filter(|p| p.protocol == protocol)
+                .map(|p| p.port)
+                .collect()
+        };
+        let (tcp, udp) = (ports_of(Protocol::Tcp), ports_of(Protocol::Udp));
         let target = |node_id: String, arn: Option<String>, zone: String| Target {
             node_id,
             container_instance_arn: arn,
             availability_zone: zone,
             cpu: req.cpu,
             memory: req.memory,
-            host_ports: ports.clone(),
+            host_ports: tcp.clone(),
+            host_ports_udp: udp.clone(),
         };
         match pool {
             Pool::Fargate => {

@@ -450,6 +450,7 @@ impl EcsService {
                         cpu: target.cpu,
                         memory: target.memory,
                         host_ports: target.host_ports.clone(),
+                        host_ports_udp: target.host_ports_udp.clone(),
                         desired_stopped: false,
                     },
                 ));

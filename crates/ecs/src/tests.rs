@@ -650,3 +650,45 @@ fn silent_agents_are_marked_disconnected_and_reconnect_by_polling() {
     );
     assert_eq!(d["containerInstances"][0]["agentConnected"], true);
 }
+
+#[test]
+fn udp_host_ports_are_held_apart_from_tcp_ones() {
+    let fx = Fx::new();
+    fx.ok("CreateCluster", json!({"clusterName": "c"}));
+    let node = fx.node(NodeKind::Instance, Some("c"), 4096, 4096);
+    let mapping = |protocol: &str| {
+        json!({"containerDefinitions": [{"name": "dns", "image": "busybox", "memory": 64,
+            "portMappings": [{"containerPort": 53, "hostPort": 5353, "protocol": protocol}]}]})
+    };
+    fx.register_web("dns-udp", mapping("udp"));
+    fx.register_web("dns-tcp", mapping("tcp"));
+    let run = |family: &str| fx.ok("RunTask", json!({"cluster": "c", "taskDefinition": family}));
+    // UDP 5353 does not take TCP 5353: both fit on the one instance.
+    assert_eq!(run("dns-udp")["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(run("dns-tcp")["tasks"].as_array().unwrap().len(), 1);
+    let r = run("dns-udp");
+    assert!(r["tasks"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(r["failures"][0]["reason"], "RESOURCE:PORTS_UDP");
+    let r = run("dns-tcp");
+    assert_eq!(r["failures"][0]["reason"], "RESOURCE:PORTS");
+    let ci = fx.ok(
+        "DescribeContainerInstances",
+        json!({"cluster": "c", "containerInstances": [node]}),
+    );
+    let remaining = ci["containerInstances"][0]["remainingResources"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let set = |name: &str| {
+        remaining
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["stringSetValue"].clone())
+            .unwrap()
+    };
+    assert!(
+        set("PORTS").as_array().unwrap().contains(&json!("5353")),
+        "{remaining:?}"
+    );
+    assert_eq!(set("PORTS_UDP"), json!(["5353"]), "{remaining:?}");
+}

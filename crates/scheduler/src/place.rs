@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::PlaceError;
-use crate::model::{InstanceState, InstanceStatus, TaskRequest};
+use crate::model::{HostPort, InstanceState, InstanceStatus, Protocol, TaskRequest};
 
 mod view;
 pub use view::ClusterView;
@@ -32,8 +32,10 @@ pub enum FailureReason {
     Cpu,
     /// `RESOURCE:MEMORY`.
     Memory,
-    /// `RESOURCE:PORTS`: a fixed host port is reserved or taken.
+    /// `RESOURCE:PORTS`: a fixed TCP host port is reserved or taken.
     Ports,
+    /// `RESOURCE:PORTS_UDP`: a fixed UDP host port is reserved or taken.
+    PortsUdp,
     /// A task of the group already runs there.
     DistinctInstance,
     /// A `memberOf` expression does not select the instance.
@@ -49,9 +51,28 @@ impl FailureReason {
             Self::Cpu => "RESOURCE:CPU",
             Self::Memory => "RESOURCE:MEMORY",
             Self::Ports => "RESOURCE:PORTS",
+            Self::PortsUdp => "RESOURCE:PORTS_UDP",
             Self::DistinctInstance => "DistinctInstance placement constraint unsatisfied.",
             Self::MemberOf => "MemberOf placement constraint unsatisfied.",
         }
+    }
+}
+
+impl FailureReason {
+    /// The reason for the taken ports among a task's: TCP ones first
+    /// (`RESOURCE:PORTS`), then UDP ones (`RESOURCE:PORTS_UDP`); `None`
+    /// when none is taken.
+    pub(crate) fn for_taken_ports<'a>(
+        taken: impl IntoIterator<Item = &'a HostPort>,
+    ) -> Option<Self> {
+        let mut reason = None;
+        for p in taken {
+            match p.protocol {
+                Protocol::Tcp => return Some(Self::Ports),
+                Protocol::Udp => reason = Some(Self::PortsUdp),
+            }
+        }
+        reason
     }
 }
 

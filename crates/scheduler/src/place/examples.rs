@@ -107,6 +107,7 @@ fn failure_reasons_are_spelled_as_ecs_spells_them() {
         (FailureReason::Cpu, "RESOURCE:CPU"),
         (FailureReason::Memory, "RESOURCE:MEMORY"),
         (FailureReason::Ports, "RESOURCE:PORTS"),
+        (FailureReason::PortsUdp, "RESOURCE:PORTS_UDP"),
         (FailureReason::Agent, "AGENT"),
         (FailureReason::Attribute, "ATTRIBUTE"),
         (FailureReason::Status(InstanceStatus::Draining), "DRAINING"),
@@ -221,6 +222,14 @@ fn fixed_host_ports_are_taken_per_protocol() {
         ..web(1, 1)
     };
     assert_eq!(run(&both, 1, std::slice::from_ref(&a)).placed.len(), 1);
+    // A second task on the same UDP port: its own reason.
+    let udp = TaskRequest {
+        host_ports: vec![HostPort::udp(5353)],
+        ..web(1, 1)
+    };
+    let plan = run(&udp, 2, std::slice::from_ref(&a));
+    assert_eq!(plan.placed.len(), 1);
+    assert_eq!(reasons(&plan), [("a", "RESOURCE:PORTS_UDP")]);
 
     for reserved in RESERVED {
         let req = TaskRequest {

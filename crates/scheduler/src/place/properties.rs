@@ -227,6 +227,14 @@ fn allowed(instance: &InstanceState, req: &TaskRequest) -> bool {
         && member_of_ok
 }
 
+fn ports_of(req: &TaskRequest, protocol: Protocol) -> Vec<HostPort> {
+    req.host_ports
+        .iter()
+        .filter(|p| p.protocol == protocol)
+        .copied()
+        .collect()
+}
+
 /// Does `reason` really hold for `instance`?
 fn reason_holds(reason: FailureReason, instance: &InstanceState, req: &TaskRequest) -> bool {
     let group = req.effective_group();
@@ -239,7 +247,11 @@ fn reason_holds(reason: FailureReason, instance: &InstanceState, req: &TaskReque
             .any(|a| !instance.attributes.contains_key(&a.name)),
         FailureReason::Cpu => !fits(instance, req.cpu, 0, &[]),
         FailureReason::Memory => !fits(instance, 0, req.memory, &[]),
-        FailureReason::Ports => !fits(instance, 0, 0, &req.host_ports),
+        FailureReason::Ports => !fits(instance, 0, 0, &ports_of(req, Protocol::Tcp)),
+        FailureReason::PortsUdp => {
+            fits(instance, 0, 0, &ports_of(req, Protocol::Tcp))
+                && !fits(instance, 0, 0, &ports_of(req, Protocol::Udp))
+        }
         FailureReason::DistinctInstance => {
             req.constraints.contains(&Constraint::DistinctInstance)
                 && instance

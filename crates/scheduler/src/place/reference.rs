@@ -129,8 +129,9 @@ impl Rules<'_> {
         if state.remaining_memory() < u64::from(req.memory) {
             return Some(FailureReason::Memory);
         }
-        if req.host_ports.iter().any(|p| state.port_taken(*p)) {
-            return Some(FailureReason::Ports);
+        let taken = req.host_ports.iter().filter(|p| state.port_taken(**p));
+        if let Some(reason) = FailureReason::for_taken_ports(taken) {
+            return Some(reason);
         }
         if self.distinct && slot.group_tasks > 0 {
             return Some(FailureReason::DistinctInstance);

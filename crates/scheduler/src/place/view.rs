@@ -426,12 +426,12 @@ impl<'r> Rules<'r> {
         if left.memory < req.memory {
             return Some(FailureReason::Memory);
         }
-        if req
+        let taken = req
             .host_ports
             .iter()
-            .any(|p| instance.port_taken(*p) || added.is_some_and(|a| a.ports.contains(p)))
-        {
-            return Some(FailureReason::Ports);
+            .filter(|p| instance.port_taken(**p) || added.is_some_and(|a| a.ports.contains(p)));
+        if let Some(reason) = FailureReason::for_taken_ports(taken) {
+            return Some(reason);
         }
         if self.distinct && group_tasks > 0 {
             return Some(FailureReason::DistinctInstance);
