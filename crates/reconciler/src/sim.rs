@@ -47,6 +47,8 @@ struct SimService {
     svc: Service,
     /// Task definitions whose containers exit at once.
     bad: Vec<String>,
+    /// Its tasks not yet STOPPED at the last check of its bounds.
+    last_present: u32,
 }
 
 const CPU: u32 = 1024;
@@ -118,6 +120,7 @@ impl Sim {
                         steady: false,
                     },
                     bad: Vec::new(),
+                    last_present: 0,
                 }
             })
             .collect();
@@ -350,6 +353,50 @@ impl Sim {
             self.apply(s, plan, healthy_before);
             self.check_instances();
         }
+        for s in 0..self.services.len() {
+            self.check_bounds(s, false);
+        }
+    }
+
+    /// The maximum bound of every service, REPLICA or DAEMON, checked
+    /// after every round and again at the end of every step: no more
+    /// tasks than `maximumPercent` of the desired count allows (at least
+    /// the desired count; a DAEMON's is its instances). A round that
+    /// launched must be within the bound; otherwise only tasks already
+    /// there when the bound was lowered (a scale-in, instances leaving)
+    /// may be above it, and they only drain. A DAEMON never has two tasks
+    /// on one instance.
+    fn check_bounds(&mut self, s: usize, launched: bool) {
+        let svc = &self.services[s].svc;
+        let cap = max_tasks(svc.desired_count, svc.maximum_percent).max(svc.desired_count);
+        let present = self.present_count(s);
+        let last = self.services[s].last_present;
+        if launched && present > cap {
+            self.fail(format!(
+                "service {s}: {present} tasks after launching, above the maximum {cap}"
+            ));
+        }
+        if present > cap.max(last) {
+            self.fail(format!(
+                "service {s}: {present} tasks, above the maximum {cap} and the {last} it had"
+            ));
+        }
+        let daemon = svc.scheduling == Scheduling::Daemon;
+        self.services[s].last_present = present;
+        if daemon {
+            let mut per: BTreeMap<&str, u32> = BTreeMap::new();
+            for t in self
+                .tasks
+                .iter()
+                .filter(|t| t.service == s && t.view.present())
+            {
+                *per.entry(t.view.instance.as_deref().unwrap_or(""))
+                    .or_default() += 1;
+            }
+            if let Some((i, n)) = per.iter().find(|(_, n)| **n > 1) {
+                self.fail(format!("daemon {s}: {n} tasks on {i}"));
+            }
+        }
     }
 
     fn apply(&mut self, s: usize, plan: Plan, healthy_before: u32) {
@@ -425,31 +472,7 @@ impl Sim {
                 });
             }
         }
-        if !plan.start.is_empty() && svc.scheduling == Scheduling::Replica {
-            let cap = max_tasks(svc.desired_count, svc.maximum_percent).max(svc.desired_count);
-            let present = self.present_count(s);
-            if present > cap {
-                self.fail(format!(
-                    "service {s}: {present} tasks after launching, above the maximum {cap}"
-                ));
-            }
-        }
-        if svc.scheduling == Scheduling::Daemon {
-            let mut per: BTreeMap<&str, u32> = BTreeMap::new();
-            for t in self
-                .tasks
-                .iter()
-                .filter(|t| t.service == s && t.view.present())
-            {
-                *per.entry(t.view.instance.as_deref().unwrap_or(""))
-                    .or_default() += 1;
-            }
-            if let Some((i, n)) = per.iter().find(|(_, n)| **n > 1)
-                && !plan.start.is_empty()
-            {
-                self.fail(format!("daemon {s}: {n} tasks on {i} after launching"));
-            }
-        }
+        self.check_bounds(s, !plan.start.is_empty());
         // Forget what stopped long ago, as the control plane does.
         self.tasks
             .retain(|t| !(t.view.phase == Phase::Stopped && t.view.accounted));

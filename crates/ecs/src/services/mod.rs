@@ -1008,4 +1008,6 @@ mod deploy_tests;
 #[cfg(test)]
 mod lb_tests;
 #[cfg(test)]
+mod replace_tests;
+#[cfg(test)]
 mod tests;
