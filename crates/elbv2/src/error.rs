@@ -53,6 +53,8 @@ pub enum ElbError {
     OperationNotPermitted(String),
     #[error("{0}")]
     CertificateNotFound(String),
+    #[error("{0}")]
+    SslPolicyNotFound(String),
     /// One of the `TooMany*` quota codes.
     #[error("{message}")]
     Quota { code: Quota, message: String },
@@ -75,6 +77,7 @@ pub enum Quota {
     Tags,
     Actions,
     UniqueTargetGroupsPerLoadBalancer,
+    Certificates,
 }
 
 impl Quota {
@@ -88,6 +91,7 @@ impl Quota {
             Self::Tags => "TooManyTags",
             Self::Actions => "TooManyActions",
             Self::UniqueTargetGroupsPerLoadBalancer => "TooManyUniqueTargetGroupsPerLoadBalancer",
+            Self::Certificates => "TooManyCertificates",
         }
     }
 }
@@ -115,6 +119,7 @@ impl ElbError {
             Self::InvalidLoadBalancerAction(_) => "InvalidLoadBalancerAction",
             Self::OperationNotPermitted(_) => "OperationNotPermitted",
             Self::CertificateNotFound(_) => "CertificateNotFound",
+            Self::SslPolicyNotFound(_) => "SSLPolicyNotFound",
             Self::Quota { code, .. } => code.code(),
             Self::Store(_) | Self::Corrupt { .. } | Self::Contention => "InternalFailure",
         }
@@ -126,7 +131,8 @@ impl ElbError {
             | Self::TargetGroupNotFound(_)
             | Self::ListenerNotFound(_)
             | Self::RuleNotFound(_)
-            | Self::CertificateNotFound(_) => ErrorKind::NotFound,
+            | Self::CertificateNotFound(_)
+            | Self::SslPolicyNotFound(_) => ErrorKind::NotFound,
             Self::DuplicateLoadBalancerName(_)
             | Self::DuplicateTargetGroupName(_)
             | Self::DuplicateListener(_) => ErrorKind::AlreadyExists,

@@ -86,6 +86,27 @@ pub struct ElbService {
     health: Arc<dyn TargetHealthSource>,
     ports: Option<Arc<dyn PortCheck>>,
     listener_address: Option<std::net::IpAddr>,
+    certificates: Option<Arc<dyn CertificateCheck>>,
+}
+
+/// Whether a certificate exists for an account (ACM, in the server).
+pub trait CertificateCheck: Send + Sync {
+    fn exists(&self, account: &str, certificate_arn: &str) -> bool;
+}
+
+/// The listeners (ARNs) serving a certificate, for ACM's `InUseBy`.
+pub fn listeners_using_certificate(
+    store: &dyn Store,
+    certificate_arn: &str,
+) -> Result<Vec<String>, String> {
+    let snap = snapshot(store).map_err(|e| e.to_string())?;
+    Ok(snap
+        .load_balancers
+        .iter()
+        .flat_map(|lb| lb.listeners.iter())
+        .filter(|l| l.certificates.iter().any(|c| c == certificate_arn))
+        .map(|l| l.arn.clone())
+        .collect())
 }
 
 impl ElbService {
@@ -103,7 +124,15 @@ impl ElbService {
             health,
             ports: None,
             listener_address: None,
+            certificates: None,
         }
+    }
+
+    /// Where HTTPS listeners' certificates are looked up; without it,
+    /// every certificate is not found.
+    pub fn with_certificates(mut self, certificates: Arc<dyn CertificateCheck>) -> Self {
+        self.certificates = Some(certificates);
+        self
     }
 
     /// Where the data plane binds listeners (a listener on port P is
@@ -150,6 +179,9 @@ impl ElbService {
             "ModifyListener" => self.modify_listener(ctx, p, out),
             "DescribeListeners" => self.describe_listeners(ctx, p, out),
             "DeleteListener" => self.delete_listener(ctx, p),
+            "AddListenerCertificates" => self.add_listener_certificates(ctx, p, out),
+            "RemoveListenerCertificates" => self.remove_listener_certificates(ctx, p),
+            "DescribeListenerCertificates" => self.describe_listener_certificates(ctx, p, out),
             "CreateRule" => self.create_rule(ctx, p, out),
             "ModifyRule" => self.modify_rule(ctx, p, out),
             "DescribeRules" => self.describe_rules(ctx, p, out),

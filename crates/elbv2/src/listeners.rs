@@ -28,6 +28,8 @@ use crate::state::{Change, State, write};
 
 /// Listeners per load balancer.
 const MAX_LISTENERS: usize = 50;
+/// AWS: certificates per ALB listener, the default included.
+const MAX_CERTIFICATES: usize = 25;
 
 /// Asked before a listener takes a port no other listener has: whether
 /// the host can give it. The server implements it (it knows its own API
@@ -56,43 +58,143 @@ fn check_protocol(lb: &LoadBalancerRecord, protocol: Protocol) -> Result<(), Elb
             names.join(", ")
         )));
     }
-    if matches!(protocol, Protocol::Udp | Protocol::TcpUdp) {
+    if matches!(protocol, Protocol::Udp | Protocol::TcpUdp | Protocol::Tls) {
         return Err(ElbError::UnsupportedProtocol(format!(
             "Listener protocol '{}' is not supported by Dockyard: Network Load Balancer \
-             listeners serve TCP",
+             listeners serve TCP (terminate TLS on an Application Load Balancer's HTTPS \
+             listener)",
             protocol.as_str()
         )));
     }
     Ok(())
 }
 
-/// HTTPS and TLS listeners need a certificate, and Dockyard has no
-/// certificate store (no ACM, no IAM server certificates).
-fn check_certificates(p: &QueryParams, protocol: Protocol) -> Result<(), ElbError> {
-    let certs = p.member_structs("Certificates");
-    let secure = matches!(protocol, Protocol::Https | Protocol::Tls);
-    if !secure {
-        if !certs.is_empty() || p.get("SslPolicy").is_some() {
-            return Err(ElbError::Validation(format!(
-                "Certificates and SSL policies cannot be specified for {} listeners",
-                protocol.as_str()
-            )));
-        }
+/// The security policies an HTTPS listener may name. The data plane
+/// serves TLS 1.2 and 1.3 with rustls' safe defaults whichever is named.
+const SSL_POLICIES: &[&str] = &[
+    "ELBSecurityPolicy-2016-08",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS-1-2-2017-01",
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+    "ELBSecurityPolicy-FS-1-2-2019-08",
+    "ELBSecurityPolicy-FS-1-2-Res-2019-08",
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+    "ELBSecurityPolicy-2015-05",
+];
+
+/// AWS's default security policy for HTTPS listeners.
+const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-2016-08";
+
+/// An HTTPS listener's certificates (default first) and policy.
+#[derive(Debug, Default)]
+struct Secure {
+    certificates: Vec<String>,
+    ssl_policy: Option<String>,
+}
+
+/// The `Certificates` members' ARNs; at least one.
+fn certificate_arns(p: &QueryParams) -> Result<Vec<String>, ElbError> {
+    let given: Vec<String> = p
+        .member_structs("Certificates")
+        .iter()
+        .filter_map(|c| c.get("CertificateArn").map(str::to_string))
+        .collect();
+    if given.is_empty() {
+        return Err(ElbError::missing("certificates"));
+    }
+    Ok(given)
+}
+
+impl ElbService {
+    /// Checks the certificate and policy members against the protocol.
+    /// `current` is the listener being modified: an HTTPS listener keeps its
+    /// certificates and policy unless new ones are given.
+    fn check_certificates(
+        &self,
+        ctx: &CallContext,
+        p: &QueryParams,
+        protocol: Protocol,
+        current: Option<&ListenerRecord>,
+    ) -> Result<Secure, ElbError> {
+        let certs = p.member_structs("Certificates");
+        let policy = p.get("SslPolicy");
         if !p.members("AlpnPolicy").is_empty() {
             return Err(ElbError::Validation(
                 "An ALPN policy can only be specified for TLS listeners".into(),
             ));
         }
-        return Ok(());
+        if protocol != Protocol::Https {
+            if !certs.is_empty() || policy.is_some() {
+                return Err(ElbError::Validation(format!(
+                    "Certificates and SSL policies cannot be specified for {} listeners",
+                    protocol.as_str()
+                )));
+            }
+            return Ok(Secure::default());
+        }
+        let kept = current.filter(|l| l.protocol == Protocol::Https);
+        let certificates = match certs.as_slice() {
+            [] => match kept {
+                Some(l) if !l.certificates.is_empty() => l.certificates.clone(),
+                _ => {
+                    return Err(ElbError::Validation(
+                        "A certificate must be specified for HTTPS listeners".into(),
+                    ));
+                }
+            },
+            [one] => {
+                let arn = one.get("CertificateArn").ok_or_else(|| {
+                    ElbError::Validation("A certificate must have a CertificateArn".into())
+                })?;
+                self.check_certificate(ctx, arn)?;
+                let mut list = vec![arn.to_string()];
+                // The listener's other (SNI) certificates stay.
+                if let Some(l) = kept {
+                    list.extend(l.certificates.iter().skip(1).filter(|c| *c != arn).cloned());
+                }
+                list
+            }
+            _ => {
+                return Err(ElbError::Validation(
+                    "Only one certificate can be specified here, the default; add others with \
+                 AddListenerCertificates"
+                        .into(),
+                ));
+            }
+        };
+        let ssl_policy = match policy {
+            Some(name) if SSL_POLICIES.contains(&name) => name.to_string(),
+            Some(name) => {
+                return Err(ElbError::SslPolicyNotFound(format!(
+                    "SSL policy '{name}' not found"
+                )));
+            }
+            None => kept
+                .and_then(|l| l.ssl_policy.clone())
+                .unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
+        };
+        Ok(Secure {
+            certificates,
+            ssl_policy: Some(ssl_policy),
+        })
     }
-    match certs.first().and_then(|c| c.get("CertificateArn")) {
-        None => Err(ElbError::Validation(format!(
-            "A certificate must be specified for {} listeners",
-            protocol.as_str()
-        ))),
-        Some(arn) => Err(ElbError::CertificateNotFound(format!(
-            "Certificate '{arn}' not found: Dockyard has no certificate store"
-        ))),
+
+    fn check_certificate(&self, ctx: &CallContext, arn: &str) -> Result<(), ElbError> {
+        let found = self
+            .certificates
+            .as_ref()
+            .is_some_and(|c| c.exists(&ctx.account, arn));
+        if found {
+            Ok(())
+        } else {
+            Err(ElbError::CertificateNotFound(format!(
+                "Certificate '{arn}' not found"
+            )))
+        }
     }
 }
 
@@ -175,7 +277,7 @@ impl ElbService {
             let port = port
                 .ok_or_else(|| ElbError::Validation("A listener port must be specified".into()))?;
             check_protocol(lb, protocol)?;
-            check_certificates(p, protocol)?;
+            let secure = self.check_certificates(ctx, p, protocol, None)?;
             let default_actions = actions::parse(p, "DefaultActions", lb.kind)?
                 .ok_or_else(|| ElbError::missing("defaultActions"))?;
             if let Some(same) = state.listeners_of(&lb.id).into_iter().find(|l| {
@@ -207,6 +309,8 @@ impl ElbService {
                 default_rule_tags: Vec::new(),
                 created: ctx.now,
                 tags: tags.clone(),
+                certificates: secure.certificates,
+                ssl_policy: secure.ssl_policy,
             };
             let mut change = Change::default();
             change.put(listener_key(&id), &record);
@@ -230,7 +334,7 @@ impl ElbService {
             let protocol = protocol.unwrap_or(l.protocol);
             let port = port.unwrap_or(l.port);
             check_protocol(lb, protocol)?;
-            check_certificates(p, protocol)?;
+            let secure = self.check_certificates(ctx, p, protocol, Some(l))?;
             let default_actions: Vec<Action> = actions::parse(p, "DefaultActions", lb.kind)?
                 .unwrap_or_else(|| l.default_actions.clone());
             if port != l.port {
@@ -241,6 +345,8 @@ impl ElbService {
             record.port = port;
             record.protocol = protocol;
             record.default_actions = default_actions;
+            record.certificates = secure.certificates;
+            record.ssl_policy = secure.ssl_policy;
             let mut change = Change::default();
             if record != *l {
                 change.put(listener_key(&l.id), &record);
@@ -314,5 +420,91 @@ impl ElbService {
             change.delete(listener_key(&l.id));
             Ok((change, ()))
         })
+    }
+
+    pub(crate) fn add_listener_certificates(
+        &self,
+        ctx: &CallContext,
+        p: &QueryParams,
+        out: &mut XmlWriter,
+    ) -> Result<(), ElbError> {
+        let arn = required(p, "ListenerArn")?;
+        let given = certificate_arns(p)?;
+        for c in &given {
+            self.check_certificate(ctx, c)?;
+        }
+        write(self.store.as_ref(), ctx.now, |state| {
+            let (l, _) = own_listener(state, ctx, arn)?;
+            if l.protocol != Protocol::Https {
+                return Err(ElbError::Validation(format!(
+                    "Certificates can only be added to HTTPS listeners, not {}",
+                    l.protocol.as_str()
+                )));
+            }
+            let mut record = l.clone();
+            for c in &given {
+                if !record.certificates.contains(c) {
+                    record.certificates.push(c.clone());
+                }
+            }
+            if record.certificates.len() > MAX_CERTIFICATES {
+                return Err(ElbError::quota(
+                    Quota::Certificates,
+                    format!("A listener can have at most {MAX_CERTIFICATES} certificates"),
+                ));
+            }
+            let mut change = Change::default();
+            if record != *l {
+                change.put(listener_key(&l.id), &record);
+            }
+            Ok((change, ()))
+        })?;
+        out.members("Certificates", &given, |w, c| {
+            w.element("CertificateArn", c);
+        });
+        Ok(())
+    }
+
+    pub(crate) fn remove_listener_certificates(
+        &self,
+        ctx: &CallContext,
+        p: &QueryParams,
+    ) -> Result<(), ElbError> {
+        let arn = required(p, "ListenerArn")?;
+        let given = certificate_arns(p)?;
+        write(self.store.as_ref(), ctx.now, |state| {
+            let (l, _) = own_listener(state, ctx, arn)?;
+            if l.certificates.first().is_some_and(|d| given.contains(d)) {
+                return Err(ElbError::OperationNotPermitted(
+                    "The default certificate cannot be removed; set another with \
+                     ModifyListener first"
+                        .into(),
+                ));
+            }
+            let mut record = l.clone();
+            record.certificates.retain(|c| !given.contains(c));
+            let mut change = Change::default();
+            if record != *l {
+                change.put(listener_key(&l.id), &record);
+            }
+            Ok((change, ()))
+        })
+    }
+
+    pub(crate) fn describe_listener_certificates(
+        &self,
+        ctx: &CallContext,
+        p: &QueryParams,
+        out: &mut XmlWriter,
+    ) -> Result<(), ElbError> {
+        let arn = required(p, "ListenerArn")?;
+        let state = State::load(self.store.as_ref())?;
+        let (l, _) = own_listener(&state, ctx, arn)?;
+        let certs: Vec<(usize, &String)> = l.certificates.iter().enumerate().collect();
+        out.members("Certificates", certs, |w, (i, c)| {
+            w.element("CertificateArn", c)
+                .element("IsDefault", if i == 0 { "true" } else { "false" });
+        });
+        Ok(())
     }
 }

@@ -373,6 +373,12 @@ pub struct ListenerRecord {
     pub default_rule_tags: Vec<Tag>,
     pub created: DateTime<Utc>,
     pub tags: Vec<Tag>,
+    /// HTTPS: ACM certificate ARNs, the default one first.
+    #[serde(default)]
+    pub certificates: Vec<String>,
+    /// HTTPS: the security policy's name.
+    #[serde(default)]
+    pub ssl_policy: Option<String>,
 }
 
 impl ListenerRecord {

@@ -119,6 +119,15 @@ pub(crate) fn listener(w: &mut XmlWriter, l: &ListenerRecord) {
         .element("LoadBalancerArn", &l.lb_arn)
         .element("Port", &l.port.to_string())
         .element("Protocol", l.protocol.as_str());
+    if let Some(default) = l.certificates.first() {
+        // As AWS: DescribeListeners shows the default certificate only.
+        w.members("Certificates", [default], |w, arn| {
+            w.element("CertificateArn", arn);
+        });
+    }
+    if let Some(policy) = &l.ssl_policy {
+        w.element("SslPolicy", policy);
+    }
     actions(w, "DefaultActions", &l.default_actions);
 }
 

@@ -57,6 +57,8 @@ pub struct ListenerView {
     pub default_actions: Vec<Action>,
     /// By priority, lowest (evaluated first) first.
     pub rules: Vec<RuleView>,
+    /// HTTPS: ACM certificate ARNs, the default one first.
+    pub certificates: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -204,6 +206,7 @@ pub fn snapshot(store: &dyn Store) -> Result<Snapshot, ElbError> {
                     arn: l.arn.clone(),
                     port: l.port,
                     protocol: l.protocol,
+                    certificates: l.certificates.clone(),
                     default_actions: l.default_actions.clone(),
                     rules: state
                         .rules_of(&l.id)

@@ -11,7 +11,8 @@ DescribeAccountLimits DescribeListeners DescribeLoadBalancerAttributes
 DescribeLoadBalancers DescribeRules DescribeTags DescribeTargetGroupAttributes
 DescribeTargetGroups DescribeTargetHealth ModifyListener
 ModifyLoadBalancerAttributes ModifyRule ModifyTargetGroup
-ModifyTargetGroupAttributes RegisterTargets RemoveTags SetRulePriorities""".split()
+ModifyTargetGroupAttributes RegisterTargets RemoveTags SetRulePriorities
+AddListenerCertificates RemoveListenerCertificates DescribeListenerCertificates""".split()
 
 path = os.path.join(os.path.dirname(botocore.__file__), "data", "elbv2", "2015-12-01", "service-2.json.gz")
 model = json.load(gzip.open(path))

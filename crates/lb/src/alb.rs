@@ -45,6 +45,8 @@ struct Conn {
     source: std::net::IpAddr,
     local_port: u16,
     port_header: HeaderValue,
+    /// The listener is HTTPS: `X-Forwarded-Proto` and `#{protocol}`.
+    https: bool,
     activity: Arc<Activity>,
     /// For tunnels, which outlive the HTTP connection task.
     phase: tokio::sync::watch::Receiver<Phase>,
@@ -66,6 +68,7 @@ pub(crate) fn serve(
         } = accepted;
         let activity = Arc::new(Activity::default());
         let source = canonical_ip(peer.ip());
+        let tls = slot.load().tls.clone();
         let conn = Arc::new(Conn {
             connect_timeout,
             slot: slot.clone(),
@@ -74,9 +77,44 @@ pub(crate) fn serve(
             source,
             local_port: local.port(),
             port_header: HeaderValue::from(local.port()),
+            https: tls.is_some(),
             activity: activity.clone(),
             phase: phase.clone(),
         });
+        match tls {
+            None => drive(stream, conn, builder, activity, slot, phase, peer).await,
+            Some(config) => {
+                let handshake = tokio::time::timeout(
+                    TLS_HANDSHAKE_TIMEOUT,
+                    tokio_rustls::TlsAcceptor::from(config).accept(stream),
+                )
+                .await;
+                match handshake {
+                    Ok(Ok(tls)) => drive(tls, conn, builder, activity, slot, phase, peer).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            }
+        }
+    });
+}
+
+/// How long a client has to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP on one client connection (plain or TLS) until it ends.
+async fn drive<S>(
+    stream: S,
+    conn: Arc<Conn>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    activity: Arc<Activity>,
+    slot: Arc<arc_swap::ArcSwap<crate::rules::CompiledListener>>,
+    phase: tokio::sync::watch::Receiver<Phase>,
+    peer: std::net::SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    {
         let io = TokioIo::new(Tracked::new(stream, activity.clone()));
         let service = service_fn(move |req| handle(conn.clone(), req));
         let connection = builder.serve_connection_with_upgrades(io, service);
@@ -106,7 +144,7 @@ pub(crate) fn serve(
             }
         }
         watchdog.abort();
-    });
+    }
 }
 
 /// What a connection's watchdog tells the connection: finish and close
@@ -270,7 +308,7 @@ fn decide(conn: &Conn, req: &Request<Incoming>) -> Decision {
         CompiledAction::Fixed(fixed) => return Decision::Respond(fixed.respond()),
         CompiledAction::Redirect(redirect) => {
             return Decision::Respond(redirect.respond(&UrlParts {
-                protocol: "HTTP",
+                protocol: if conn.https { "HTTPS" } else { "HTTP" },
                 host,
                 port: conn.local_port,
                 path: view.path,
@@ -444,7 +482,10 @@ fn rewrite_request(
         }
     };
     headers.insert(X_FORWARDED_FOR, xff);
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if conn.https { "https" } else { "http" }),
+    );
     headers.insert(X_FORWARDED_PORT, conn.port_header.clone());
     let trace = trace::trace_id(headers.get(&X_AMZN_TRACE_ID), trace::epoch_secs());
     headers.insert(X_AMZN_TRACE_ID, trace);

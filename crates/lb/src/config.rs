@@ -70,6 +70,19 @@ pub struct ListenerConfig {
     /// A connection with no bytes either way for this long is closed (and a
     /// request whose target has not answered by then gets a 504).
     pub idle_timeout: Duration,
+    /// HTTPS listeners: the certificates, the default one first; the
+    /// others are chosen by SNI.
+    pub certificates: Vec<ListenerCertificate>,
+}
+
+/// A certificate an HTTPS listener serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerCertificate {
+    /// Names it in errors (the ACM ARN).
+    pub arn: String,
+    /// The certificate, then its chain, PEM.
+    pub chain_pem: String,
+    pub key_pem: String,
 }
 
 impl ListenerConfig {
@@ -89,6 +102,21 @@ impl ListenerConfig {
             rules: Vec::new(),
             default_actions: vec![Action::Forward(ForwardConfig::single(target_group_arn))],
             idle_timeout: Self::ALB_IDLE_TIMEOUT,
+            certificates: Vec::new(),
+        }
+    }
+
+    /// An ALB HTTPS listener forwarding everything to one target group.
+    pub fn https(
+        arn: &str,
+        bind: SocketAddr,
+        target_group_arn: &str,
+        certificates: Vec<ListenerCertificate>,
+    ) -> Self {
+        Self {
+            protocol: Protocol::Https,
+            certificates,
+            ..Self::http(arn, bind, target_group_arn)
         }
     }
 

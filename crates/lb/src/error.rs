@@ -37,6 +37,8 @@ pub enum ListenerError {
     NoAction { listener: String },
     #[error("listener {listener}: a network load balancer listener can only forward")]
     NotForward { listener: String },
+    #[error("listener {listener}: {message}")]
+    Tls { listener: String, message: String },
     #[error("listener {listener}: bind {addr}: {source}")]
     Bind {
         listener: String,
@@ -56,9 +58,10 @@ impl ListenerError {
                 _ => ErrorKind::Internal,
             },
             Self::UnknownTargetGroup { .. } => ErrorKind::NotFound,
-            Self::UnsupportedProtocol { .. } | Self::NoAction { .. } | Self::NotForward { .. } => {
-                ErrorKind::InvalidArgument
-            }
+            Self::UnsupportedProtocol { .. }
+            | Self::NoAction { .. }
+            | Self::NotForward { .. }
+            | Self::Tls { .. } => ErrorKind::InvalidArgument,
         }
     }
 }

@@ -33,13 +33,14 @@ mod steer;
 mod steer_nft;
 mod sticky;
 mod target;
+mod tls;
 mod trace;
 mod upstream;
 
 pub use config::{
     Action, Algorithm, Cidr, Condition, FixedResponseConfig, ForwardConfig, HealthCheck,
-    HealthCheckPort, LbConfig, ListenerConfig, LoadBalancerKind, Matcher, Protocol,
-    QueryStringPair, RedirectConfig, RedirectStatus, Rule, Target, TargetGroupConfig,
+    HealthCheckPort, LbConfig, ListenerCertificate, ListenerConfig, LoadBalancerKind, Matcher,
+    Protocol, QueryStringPair, RedirectConfig, RedirectStatus, Rule, Target, TargetGroupConfig,
     WeightedTargetGroup,
 };
 pub use error::{ConfigError, ListenerError};
@@ -47,3 +48,4 @@ pub use health::{HealthMap, TargetHealth, TargetHealthReason, TargetHealthState,
 pub use plane::{ApplyReport, DataPlane, DataPlaneOptions};
 pub use steer::{FlowSteering, SteeredListener};
 pub use steer_nft::KernelSteering;
+pub use tls::{certificate_names, certified_key};

@@ -384,8 +384,10 @@ fn compile(
 ) -> Result<rules::CompiledListener, ListenerError> {
     let supported = matches!(
         (l.kind, l.protocol),
-        (LoadBalancerKind::Application, Protocol::Http)
-            | (LoadBalancerKind::Network, Protocol::Tcp)
+        (
+            LoadBalancerKind::Application,
+            Protocol::Http | Protocol::Https
+        ) | (LoadBalancerKind::Network, Protocol::Tcp)
     );
     if !supported {
         return Err(ListenerError::UnsupportedProtocol {

@@ -22,6 +22,9 @@ pub(crate) struct CompiledListener {
     pub(crate) rules: Box<[CompiledRule]>,
     pub(crate) default: CompiledAction,
     pub(crate) idle_timeout: Duration,
+    /// HTTPS listeners' TLS; swapped with the rules, so certificate
+    /// changes apply to the next connection.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 pub(crate) struct CompiledRule {
@@ -165,10 +168,22 @@ pub(crate) fn compile(
             })
         })
         .collect::<Result<Box<[_]>, ListenerError>>()?;
+    let tls = match listener.protocol {
+        crate::config::Protocol::Https => Some(
+            crate::tls::server_config(&listener.certificates).map_err(|message| {
+                ListenerError::Tls {
+                    listener: listener.arn.clone(),
+                    message,
+                }
+            })?,
+        ),
+        _ => None,
+    };
     Ok(CompiledListener {
         rules,
         default: compile_actions(&listener.arn, &listener.default_actions, groups)?,
         idle_timeout: listener.idle_timeout,
+        tls,
     })
 }
 

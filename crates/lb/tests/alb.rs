@@ -526,8 +526,9 @@ async fn bind_errors_are_reported_per_listener() {
     config
         .listeners
         .push(ListenerConfig::http("listener/clash", port, TG));
-    let mut tls = ListenerConfig::http("listener/tls", any_port(), TG);
-    tls.protocol = dockyard_lb::Protocol::Https;
+    // TLS passthrough termination is not served (HTTPS is, on ALBs).
+    let mut tls = ListenerConfig::tcp("listener/tls", any_port(), TG);
+    tls.protocol = dockyard_lb::Protocol::Tls;
     config.listeners.push(tls);
     let plane = plane();
     let report = plane.apply(config).await;

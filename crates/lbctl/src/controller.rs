@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use dockyard_lb::{DataPlane, DataPlaneOptions, FlowSteering, LbConfig};
+use dockyard_lb::{DataPlane, DataPlaneOptions, FlowSteering, LbConfig, ListenerCertificate};
 use dockyard_store::{Store, StoreExt};
 
 use crate::health::SharedHealth;
@@ -40,7 +40,25 @@ pub fn instance_addresses(store: &dyn Store) -> Result<BTreeMap<String, IpAddr>,
 pub fn read(store: &dyn Store, bind_ip: IpAddr) -> Result<Translation, String> {
     let snap = dockyard_elbv2::snapshot(store).map_err(|e| e.to_string())?;
     let instances = instance_addresses(store)?;
-    Ok(translate(&snap, bind_ip, &instances))
+    let mut certificates = BTreeMap::new();
+    for arn in snap
+        .load_balancers
+        .iter()
+        .flat_map(|lb| lb.listeners.iter())
+        .flat_map(|l| l.certificates.iter())
+    {
+        if let Some(rec) = dockyard_acm::load(store, arn)? {
+            certificates.insert(
+                arn.clone(),
+                ListenerCertificate {
+                    arn: arn.clone(),
+                    chain_pem: rec.full_chain_pem(),
+                    key_pem: rec.key_pem,
+                },
+            );
+        }
+    }
+    Ok(translate(&snap, bind_ip, &instances, &certificates))
 }
 
 /// The running data plane and the thread that feeds it. The data plane
@@ -142,12 +160,15 @@ async fn run(
             let nodes = s
                 .watch(dockyard_ecs::model::INSTANCES, rev)
                 .map_err(|e| e.to_string())?;
+            let certs = s
+                .watch(dockyard_acm::PREFIX, rev)
+                .map_err(|e| e.to_string())?;
             let t = read(s.as_ref(), bind_ip)?;
-            Ok::<_, String>((elb, nodes, t))
+            Ok::<_, String>((elb, nodes, certs, t))
         })
         .await;
-        let (mut elb, mut nodes) = match watches {
-            Ok(Ok((elb, nodes, t))) => {
+        let (mut elb, mut nodes, mut certs) = match watches {
+            Ok(Ok((elb, nodes, certs, t))) => {
                 if t.skipped != last_skipped {
                     for s in &t.skipped {
                         tracing::warn!("load balancers: not served: {s}");
@@ -162,23 +183,24 @@ async fn run(
                     }
                     last = Some(t.config);
                 }
-                (Some(elb), Some(nodes))
+                (Some(elb), Some(nodes), Some(certs))
             }
             Ok(Err(e)) => {
                 tracing::warn!("load balancers: {e}");
-                (None, None)
+                (None, None, None)
             }
             Err(e) => {
                 tracing::warn!("load balancers: {e}");
-                (None, None)
+                (None, None, None)
             }
         };
         let changed = async {
-            match (&mut elb, &mut nodes) {
-                (Some(a), Some(b)) => {
+            match (&mut elb, &mut nodes, &mut certs) {
+                (Some(a), Some(b), Some(c)) => {
                     tokio::select! {
                         _ = a.recv() => {}
                         _ = b.recv() => {}
+                        _ = c.recv() => {}
                     }
                 }
                 _ => std::future::pending().await,

@@ -6,6 +6,7 @@
 //! [`dockyard_elbv2::TargetHealthSource`], and the port check that keeps
 //! listeners off ports the host cannot give.
 
+mod certs;
 mod controller;
 mod health;
 mod ports;
@@ -15,6 +16,7 @@ mod translate;
 #[cfg(test)]
 mod tests;
 
+pub use certs::{AcmCertificates, ListenerUsers};
 pub use controller::{LoadBalancers, instance_addresses, read};
 pub use health::SharedHealth;
 pub use ports::ListenerPorts;

@@ -12,8 +12,9 @@ use dockyard_elbv2::model::{self as api, ActionKind, LoadBalancerType, TargetTyp
 use dockyard_elbv2::{Algorithm as ApiAlgorithm, Snapshot, TargetGroupView};
 use dockyard_lb::{
     Action, Algorithm, Condition, FixedResponseConfig, ForwardConfig, HealthCheck, HealthCheckPort,
-    LbConfig, ListenerConfig, LoadBalancerKind, Matcher, Protocol, QueryStringPair, RedirectConfig,
-    RedirectStatus, Rule, Target, TargetGroupConfig, WeightedTargetGroup,
+    LbConfig, ListenerCertificate, ListenerConfig, LoadBalancerKind, Matcher, Protocol,
+    QueryStringPair, RedirectConfig, RedirectStatus, Rule, Target, TargetGroupConfig,
+    WeightedTargetGroup,
 };
 
 /// Where each registered target's traffic goes: `(target group ARN,
@@ -33,11 +34,14 @@ pub struct Translation {
 
 /// Translates `snap`: listeners bind on `bind_ip` at their port; instance
 /// targets go to `instances[id]` (the node's address), IP targets to
-/// their own address.
+/// their own address; HTTPS listeners serve `certificates[arn]` for their
+/// certificate ARNs (a listener whose default certificate is missing is
+/// not served).
 pub fn translate(
     snap: &Snapshot,
     bind_ip: IpAddr,
     instances: &BTreeMap<String, IpAddr>,
+    certificates: &BTreeMap<String, ListenerCertificate>,
 ) -> Translation {
     let mut skipped = Vec::new();
     let mut targets = TargetAddresses::new();
@@ -80,6 +84,29 @@ pub fn translate(
                     }
                 })
                 .collect();
+            let mut served = Vec::new();
+            for (i, arn) in l.certificates.iter().enumerate() {
+                match certificates.get(arn) {
+                    Some(c) => served.push(c.clone()),
+                    None if i == 0 => {
+                        skipped.push(format!(
+                            "listener {}: its default certificate {arn} does not exist",
+                            l.arn
+                        ));
+                    }
+                    None => skipped.push(format!(
+                        "listener {}: certificate {arn} does not exist",
+                        l.arn
+                    )),
+                }
+            }
+            if l.protocol == api::Protocol::Https
+                && l.certificates
+                    .first()
+                    .is_none_or(|d| !certificates.contains_key(d))
+            {
+                continue;
+            }
             listeners.push(ListenerConfig {
                 arn: l.arn.clone(),
                 load_balancer_arn: lb.arn.clone(),
@@ -89,6 +116,7 @@ pub fn translate(
                 rules,
                 default_actions: l.default_actions.iter().map(action).collect(),
                 idle_timeout,
+                certificates: served,
             });
         }
     }

@@ -11,6 +11,7 @@ use http::Request;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
+use dockyard_acm::AcmService;
 use dockyard_agent::{Agent, AgentConfig, AgentCredentials};
 use dockyard_agentproto::{NodeKind, TaskCredentials};
 use dockyard_aws::keys::{AccessKey, KeyStore};
@@ -23,7 +24,7 @@ use dockyard_ecs::{CredentialIssuer, EcsOptions, EcsService};
 use dockyard_elbv2::{ElbService, RandomIds};
 use dockyard_engine::EngineConfig;
 use dockyard_image::FsContentStore;
-use dockyard_lbctl::{ListenerPorts, LoadBalancers};
+use dockyard_lbctl::{AcmCertificates, ListenerPorts, ListenerUsers, LoadBalancers};
 use dockyard_logs::LogsService;
 use dockyard_registry::{Registry, RegistryConfig};
 use dockyard_store::RedbStore;
@@ -241,7 +242,11 @@ impl App {
             .with_port_check(Arc::new(ListenerPorts {
                 lb_ip: cfg.lb_address,
                 api: cfg.listen,
-            }));
+            }))
+            .with_certificates(Arc::new(AcmCertificates(store.clone())));
+        let acm = Arc::new(
+            AcmService::new(store.clone()).with_users(Arc::new(ListenerUsers(store.clone()))),
+        );
         let logs = Arc::new(
             LogsService::open(store, cfg.data_dir.join("logs"))
                 .map_err(|e| AppError::Logs(e.to_string()))?,
@@ -257,6 +262,7 @@ impl App {
             .with_json_service(ecr.clone())
             .with_json_service(ecs.clone())
             .with_json_service(logs.clone())
+            .with_json_service(acm)
             .with_json_service(cloudwatch.clone())
             .with_query_service(cloudwatch)
             .with_query_service(Arc::new(elb));

@@ -1,6 +1,6 @@
 //! Listeners, and the ports they bind.
 
-use super::Fx;
+use super::{ACCOUNT, Fx};
 
 #[test]
 fn create_and_describe() {
@@ -154,7 +154,8 @@ fn protocols_and_certificates() {
         "Certificates.member.1.CertificateArn".into(),
         "arn:aws:acm:us-east-1:000000000000:certificate/x".into(),
     ));
-    assert_eq!(try_create(tls).code, "CertificateNotFound");
+    // TLS listeners are not served (terminate TLS on an ALB instead).
+    assert_eq!(try_create(tls).code, "UnsupportedProtocol");
     assert_eq!(
         try_create(mk(&alb, "HTTPS", &http_tg)).code,
         "ValidationError"
@@ -457,4 +458,164 @@ fn ports_are_shared_across_accounts() {
     assert_eq!(e.code, "DuplicateListener");
     assert!(!e.message.contains(&lb), "{}", e.message);
     assert!(e.message.contains("another load balancer"), "{}", e.message);
+}
+
+#[test]
+fn https_listeners_take_acm_certificates() {
+    let fx = Fx::new();
+    let alb = fx.alb("web");
+    let tg = fx.tg("http", "HTTP", "80", "ip");
+    let cert = |n: u8| {
+        format!(
+            "arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0000000{n}-aaaa-bbbb-cccc-dddddddddddd"
+        )
+    };
+    for n in 1..=3 {
+        fx.certs.0.lock().unwrap().push((ACCOUNT.into(), cert(n)));
+    }
+    let (c1, c2, c3) = (cert(1), cert(2), cert(3));
+    let create = |policy: Option<&str>, c: &str| {
+        let mut pairs = vec![
+            ("LoadBalancerArn", alb.as_str()),
+            ("Protocol", "HTTPS"),
+            ("Port", "443"),
+            ("Certificates.member.1.CertificateArn", c),
+            ("DefaultActions.member.1.Type", "forward"),
+            ("DefaultActions.member.1.TargetGroupArn", tg.as_str()),
+        ];
+        if let Some(p) = policy {
+            pairs.push(("SslPolicy", p));
+        }
+        fx.call("CreateListener", &pairs)
+    };
+    let e = create(Some("ELBSecurityPolicy-Nope"), &c1).unwrap_err();
+    assert_eq!(e.code, "SSLPolicyNotFound");
+    let unknown = c1.replace("00000001", "00000009");
+    assert_eq!(
+        create(None, &unknown).unwrap_err().code,
+        "CertificateNotFound"
+    );
+    // Another account's certificate is not found either.
+    fx.certs
+        .0
+        .lock()
+        .unwrap()
+        .push(("111111111111".into(), unknown.clone()));
+    assert_eq!(
+        create(None, &unknown).unwrap_err().code,
+        "CertificateNotFound"
+    );
+    assert!(fx.dump().keys().all(|k| !k.starts_with("elbv2/listeners/")));
+
+    let l = create(None, &c1).unwrap();
+    let arn = l.text("Listeners/member/ListenerArn");
+    assert_eq!(l.text("Listeners/member/Protocol"), "HTTPS");
+    assert_eq!(
+        l.text("Listeners/member/Certificates/member/CertificateArn"),
+        c1
+    );
+    assert_eq!(
+        l.text("Listeners/member/SslPolicy"),
+        "ELBSecurityPolicy-2016-08"
+    );
+
+    // SNI certificates: added, listed with the default, the default kept.
+    let added = fx.ok(
+        "AddListenerCertificates",
+        &[
+            ("ListenerArn", &arn),
+            ("Certificates.member.1.CertificateArn", &c2),
+            ("Certificates.member.2.CertificateArn", &c3),
+        ],
+    );
+    assert_eq!(added.text("Certificates/member/CertificateArn"), c2);
+    let listed = fx.ok("DescribeListenerCertificates", &[("ListenerArn", &arn)]);
+    let certs: Vec<(String, String)> = listed
+        .get("Certificates")
+        .children
+        .iter()
+        .map(|m| (m.text("CertificateArn"), m.text("IsDefault")))
+        .collect();
+    assert_eq!(
+        certs,
+        [
+            (c1.clone(), "true".into()),
+            (c2.clone(), "false".into()),
+            (c3.clone(), "false".into())
+        ]
+    );
+    let snap = crate::snapshot(fx.store.as_ref()).unwrap();
+    assert_eq!(
+        snap.load_balancers[0].listeners[0].certificates,
+        [c1.clone(), c2.clone(), c3.clone()]
+    );
+    assert_eq!(
+        crate::listeners_using_certificate(fx.store.as_ref(), &c3).unwrap(),
+        vec![arn.clone()]
+    );
+    let e = fx.err(
+        "RemoveListenerCertificates",
+        &[
+            ("ListenerArn", &arn),
+            ("Certificates.member.1.CertificateArn", &c1),
+        ],
+    );
+    assert_eq!(e.code, "OperationNotPermitted");
+    fx.ok(
+        "RemoveListenerCertificates",
+        &[
+            ("ListenerArn", &arn),
+            ("Certificates.member.1.CertificateArn", &c3),
+        ],
+    );
+
+    // A new default replaces the old one (c2 was an SNI certificate, and
+    // is listed once); the policy changes with it.
+    let m = fx.ok(
+        "ModifyListener",
+        &[
+            ("ListenerArn", &arn),
+            ("Certificates.member.1.CertificateArn", &c2),
+            ("SslPolicy", "ELBSecurityPolicy-TLS13-1-2-2021-06"),
+        ],
+    );
+    assert_eq!(
+        m.text("Listeners/member/Certificates/member/CertificateArn"),
+        c2
+    );
+    assert_eq!(
+        m.text("Listeners/member/SslPolicy"),
+        "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    );
+    let snap = crate::snapshot(fx.store.as_ref()).unwrap();
+    assert_eq!(
+        snap.load_balancers[0].listeners[0].certificates,
+        vec![c2.clone()]
+    );
+
+    // Back to HTTP: no certificates, no policy.
+    let m = fx.ok(
+        "ModifyListener",
+        &[
+            ("ListenerArn", &arn),
+            ("Protocol", "HTTP"),
+            ("Port", "8443"),
+        ],
+    );
+    assert!(m.opt("Listeners/member/Certificates").is_none());
+    assert!(m.opt("Listeners/member/SslPolicy").is_none());
+    let e = fx.err(
+        "AddListenerCertificates",
+        &[
+            ("ListenerArn", &arn),
+            ("Certificates.member.1.CertificateArn", &c3),
+        ],
+    );
+    assert_eq!(e.code, "ValidationError");
+    // HTTPS again needs a certificate.
+    let e = fx.err(
+        "ModifyListener",
+        &[("ListenerArn", &arn), ("Protocol", "HTTPS")],
+    );
+    assert_eq!(e.code, "ValidationError");
 }

@@ -69,11 +69,26 @@ impl PortCheck for FakePorts {
     }
 }
 
+/// Certificates that exist: (account, ARN).
+#[derive(Default)]
+pub(crate) struct FakeCerts(pub Mutex<Vec<(String, String)>>);
+
+impl crate::CertificateCheck for FakeCerts {
+    fn exists(&self, account: &str, arn: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(a, c)| a == account && c == arn)
+    }
+}
+
 pub(crate) struct Fx {
     pub store: Arc<MemStore>,
     pub svc: ElbService,
     pub health: Arc<FakeHealth>,
     pub ports: Arc<FakePorts>,
+    pub certs: Arc<FakeCerts>,
     now: Mutex<DateTime<Utc>>,
     account: Mutex<String>,
 }
@@ -85,18 +100,21 @@ impl Fx {
         let store = Arc::new(MemStore::new());
         let health = Arc::new(FakeHealth::default());
         let ports = Arc::new(FakePorts::default());
+        let certs = Arc::new(FakeCerts::default());
         let svc = ElbService::new(
             store.clone(),
             Arc::new(SequentialIds::default()),
             health.clone(),
         )
         .with_port_check(ports.clone())
+        .with_certificates(certs.clone())
         .with_listener_address([127, 0, 0, 9].into());
         Self {
             store,
             svc,
             health,
             ports,
+            certs,
             now: Mutex::new(t0()),
             account: Mutex::new(ACCOUNT.into()),
         }
