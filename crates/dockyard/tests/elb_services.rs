@@ -23,7 +23,7 @@ use aws_sdk_ecs::types::{
     LoadBalancer, NetworkConfiguration, PortMapping, Service, TransportProtocol,
 };
 
-use common::{Server, aws_json as aws, client, push_busybox};
+use common::{Server, aws_json as aws, client, create_load_balancer, push_busybox};
 
 const CLUSTER: &str = "lab";
 
@@ -304,23 +304,7 @@ fn create_target_group(s: &Server, name: &str, protocol: &str, target_type: &str
 /// `target_type` and a TCP listener on a free port forwarding to it:
 /// (load balancer ARN, target group ARN, port, listener ARN).
 fn tcp_nlb(s: &Server, name: &str, target_type: &str) -> (String, String, u16, String) {
-    let lb = aws(
-        s,
-        &[
-            "elbv2",
-            "create-load-balancer",
-            "--name",
-            name,
-            "--type",
-            "network",
-            "--subnets",
-            "subnet-1",
-        ],
-    );
-    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let lb_arn = create_load_balancer(s, name, "network");
     let tg = create_target_group(s, name, "TCP", target_type);
     let port = free_port();
     let listener = aws(
@@ -445,21 +429,7 @@ async fn the_getting_started_lab_behind_an_alb() {
     let v1 = register_hello(&c, &image, "v1").await;
 
     // The load balancer, its target group and an HTTP listener.
-    let lb = aws(
-        &s,
-        &[
-            "elbv2",
-            "create-load-balancer",
-            "--name",
-            "lab",
-            "--subnets",
-            "subnet-1",
-        ],
-    );
-    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let lb_arn = create_load_balancer(&s, "lab", "application");
     let tg_arn = create_target_group(&s, "lab", "HTTP", "ip");
     aws(
         &s,

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, aws_json as aws};
+use common::{Server, aws_json as aws, create_load_balancer};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -177,21 +177,7 @@ fn an_imported_certificate_serves_an_https_listener() {
     );
     assert!(!ok && out.contains("ValidationException"), "{out}");
 
-    let lb = aws(
-        &s,
-        &[
-            "elbv2",
-            "create-load-balancer",
-            "--name",
-            "web",
-            "--subnets",
-            "subnet-1",
-        ],
-    );
-    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let lb_arn = create_load_balancer(&s, "web", "application");
     let tg = aws(
         &s,
         &[
@@ -234,41 +220,30 @@ fn an_imported_certificate_serves_an_https_listener() {
     let port = free_port().to_string();
     let forward = format!("Type=forward,TargetGroupArn={tg_arn}");
     let unknown = cert.replace(&cert[cert.len() - 4..], "ffff");
-    let (ok, out) = s.aws(
-        &s.credentials(),
-        &[
-            "elbv2",
-            "create-listener",
-            "--load-balancer-arn",
-            &lb_arn,
-            "--protocol",
-            "HTTPS",
-            "--port",
-            &port,
-            "--certificates",
-            &format!("CertificateArn={unknown}"),
-            "--default-actions",
-            &forward,
-        ],
-    );
+    let create_listener = |certificate: &str| {
+        s.aws(
+            &s.credentials(),
+            &[
+                "elbv2",
+                "create-listener",
+                "--load-balancer-arn",
+                &lb_arn,
+                "--protocol",
+                "HTTPS",
+                "--port",
+                &port,
+                "--certificates",
+                &format!("CertificateArn={certificate}"),
+                "--default-actions",
+                &forward,
+            ],
+        )
+    };
+    let (ok, out) = create_listener(&unknown);
     assert!(!ok && out.contains("CertificateNotFound"), "{out}");
-    let listener = aws(
-        &s,
-        &[
-            "elbv2",
-            "create-listener",
-            "--load-balancer-arn",
-            &lb_arn,
-            "--protocol",
-            "HTTPS",
-            "--port",
-            &port,
-            "--certificates",
-            &format!("CertificateArn={cert}"),
-            "--default-actions",
-            &forward,
-        ],
-    );
+    let (ok, out) = create_listener(&cert);
+    assert!(ok, "{out}");
+    let listener: serde_json::Value = serde_json::from_str(&out).unwrap();
     let l = &listener["Listeners"][0];
     assert_eq!(l["Certificates"][0]["CertificateArn"], cert.as_str());
     assert_eq!(l["SslPolicy"], "ELBSecurityPolicy-2016-08");

@@ -266,6 +266,28 @@ pub fn server_without_agent(extra: &[&str]) -> Server {
 
 /// Runs the `aws` CLI against the server; its JSON answer (null when it
 /// printed none).
+/// `aws elbv2 create-load-balancer` of `kind` (application or network);
+/// its ARN.
+pub fn create_load_balancer(s: &Server, name: &str, kind: &str) -> String {
+    let lb = aws_json(
+        s,
+        &[
+            "elbv2",
+            "create-load-balancer",
+            "--name",
+            name,
+            "--type",
+            kind,
+            "--subnets",
+            "subnet-1",
+        ],
+    );
+    lb["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 pub fn aws_json(s: &Server, args: &[&str]) -> serde_json::Value {
     let (ok, out) = s.aws(&s.credentials(), args);
     assert!(ok, "aws {args:?}: {out}");
