@@ -61,6 +61,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
+            .event_interval(args.event_interval)
             .enable_all()
             .build()?
     } else {
