@@ -221,9 +221,18 @@ fn put_u64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
+/// Loads a program. Without a log first: a long program's verifier log
+/// can overflow any buffer, which fails the load; only a failed load is
+/// tried again with the log, for its message.
 fn load(code: &[u8]) -> Result<OwnedFd, String> {
+    load_with(code, None).or_else(|_| {
+        let mut log = vec![0u8; 256 * 1024];
+        load_with(code, Some(&mut log))
+    })
+}
+
+fn load_with(code: &[u8], mut log: Option<&mut Vec<u8>>) -> Result<OwnedFd, String> {
     let license = CString::new("GPL").map_err(|e| e.to_string())?;
-    let mut log = vec![0u8; 64 * 1024];
     let mut attr = [0u8; 128];
     put_u32(&mut attr, 0, BPF_PROG_TYPE_CGROUP_SOCK_ADDR);
     put_u32(
@@ -233,15 +242,18 @@ fn load(code: &[u8]) -> Result<OwnedFd, String> {
     );
     put_u64(&mut attr, 8, code.as_ptr() as u64);
     put_u64(&mut attr, 16, license.as_ptr() as u64);
-    put_u32(&mut attr, 24, 1); // log_level
-    put_u32(&mut attr, 28, u32::try_from(log.len()).unwrap_or(0));
-    put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
+    if let Some(log) = log.as_deref_mut() {
+        put_u32(&mut attr, 24, 1); // log_level
+        put_u32(&mut attr, 28, u32::try_from(log.len()).unwrap_or(0));
+        put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
+    }
     attr[48..56].copy_from_slice(b"dy_nlb\0\0");
     put_u32(&mut attr, 68, BPF_CGROUP_INET4_CONNECT);
     match bpf(BPF_PROG_LOAD, &mut attr) {
         // SAFETY: BPF_PROG_LOAD returned a new file descriptor we own.
         Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
         Err(e) => {
+            let log = log.map(|l| l.as_slice()).unwrap_or_default();
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             let text = String::from_utf8_lossy(&log[..end]);
             let tail: Vec<&str> = text.lines().rev().take(3).collect();
@@ -332,6 +344,22 @@ impl ConnectHook {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_for_many_listeners_loads() {
+        dockyard_testkit::require_root!();
+        let listeners: Vec<SteeredListener> = (0..100u16)
+            .map(|i| SteeredListener {
+                listen: SocketAddrV4::new([127, 0, 0, 1].into(), 20_000 + i),
+                targets: (0..20u8)
+                    .map(|t| SocketAddrV4::new([10, 9, (i % 250) as u8, t].into(), 8080))
+                    .collect(),
+            })
+            .collect();
+        let code = program(&listeners, 1).unwrap();
+        assert!(code.len() / 8 > 10_000);
+        load(&code).unwrap();
+    }
 
     #[test]
     fn words_are_in_network_order_as_the_kernel_stores_them() {
