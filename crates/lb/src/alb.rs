@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::task::AtomicWaker;
 use http::header::{self, HeaderName};
 use http::uri::PathAndQuery;
@@ -19,6 +20,8 @@ use hyper_util::server::conn::auto;
 
 use crate::config::canonical_ip;
 use crate::h1client::{self, RawBody};
+use crate::h1server::{self, Ended, Prefixed};
+use crate::h1wire::has_token;
 use crate::io::{Activity, Tracked, idle};
 use crate::listener::{Accepted, Phase, reached};
 use crate::response::{LbBody, error_page};
@@ -38,7 +41,7 @@ pub(crate) fn server_builder() -> auto::Builder<TokioExecutor> {
 }
 
 /// What every request on one client connection shares.
-struct Conn {
+pub(crate) struct Conn {
     connect_timeout: Duration,
     slot: Arc<arc_swap::ArcSwap<crate::rules::CompiledListener>>,
     peer_ip: HeaderValue,
@@ -81,8 +84,13 @@ pub(crate) fn serve(
             activity: activity.clone(),
             phase: phase.clone(),
         });
+        let watch = Watch {
+            activity,
+            slot,
+            phase,
+        };
         match tls {
-            None => drive(stream, conn, builder, activity, slot, phase, peer).await,
+            None => drive(stream, true, conn, builder, watch, peer).await,
             Some(config) => {
                 let handshake = tokio::time::timeout(
                     TLS_HANDSHAKE_TIMEOUT,
@@ -90,7 +98,11 @@ pub(crate) fn serve(
                 )
                 .await;
                 match handshake {
-                    Ok(Ok(tls)) => drive(tls, conn, builder, activity, slot, phase, peer).await,
+                    Ok(Ok(tls)) => {
+                        // HTTP/2 (by ALPN) is hyper's; HTTP/1.x takes the fast path.
+                        let h1 = tls.get_ref().1.alpn_protocol() != Some(b"h2");
+                        drive(tls, h1, conn, builder, watch, peer).await;
+                    }
                     Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
@@ -102,29 +114,62 @@ pub(crate) fn serve(
 /// How long a client has to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves HTTP on one client connection (plain or TLS) until it ends.
-async fn drive<S>(
-    stream: S,
-    conn: Arc<Conn>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+/// What a connection's watchdog watches.
+struct Watch {
     activity: Arc<Activity>,
     slot: Arc<arc_swap::ArcSwap<crate::rules::CompiledListener>>,
     phase: tokio::sync::watch::Receiver<Phase>,
+}
+
+/// Serves HTTP on one client connection (plain or TLS) until it ends:
+/// HTTP/1.x requests without a body on the fast path ([`h1server`]) while
+/// `h1` and they come, then hyper for the rest of the connection.
+async fn drive<S>(
+    stream: S,
+    h1: bool,
+    conn: Arc<Conn>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watch: Watch,
     peer: std::net::SocketAddr,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // The idle timer and the listener's phase live in a watchdog task,
+    // so waking this task for a request polls nothing but the
+    // connection and one atomic waker.
+    let control = Arc::new(Control::default());
+    let Watch {
+        activity,
+        slot,
+        phase,
+    } = watch;
+    let watchdog = tokio::spawn(watch_connection(
+        control.clone(),
+        activity.clone(),
+        slot,
+        phase,
+    ));
+    let mut seen = Control::NONE;
+    let stream = Tracked::new(stream, activity);
+    let io = if h1 {
+        match h1server::serve(stream, &conn, &control, &mut seen).await {
+            Ended::Closed => {
+                watchdog.abort();
+                return;
+            }
+            Ended::Handoff(io) => io,
+        }
+    } else {
+        Prefixed::new(Bytes::new(), stream)
+    };
     {
-        let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+        let io = TokioIo::new(io);
         let service = service_fn(move |req| handle(conn.clone(), req));
         let connection = builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(connection);
-        // The idle timer and the listener's phase live in a watchdog task,
-        // so waking this task for a request polls nothing but the
-        // connection and one atomic waker.
-        let control = Arc::new(Control::default());
-        let watchdog = tokio::spawn(watch_connection(control.clone(), activity, slot, phase));
-        let mut seen = Control::NONE;
+        if seen != Control::NONE {
+            connection.as_mut().graceful_shutdown();
+        }
         loop {
             tokio::select! {
                 biased;
@@ -143,23 +188,23 @@ async fn drive<S>(
                 }
             }
         }
-        watchdog.abort();
     }
+    watchdog.abort();
 }
 
 /// What a connection's watchdog tells the connection: finish and close
 /// (the listener is draining), or close now (idle, or the listener is
 /// closed).
 #[derive(Default)]
-struct Control {
+pub(crate) struct Control {
     event: AtomicU8,
     waker: AtomicWaker,
 }
 
 impl Control {
-    const NONE: u8 = 0;
-    const DRAIN: u8 = 1;
-    const CLOSE: u8 = 2;
+    pub(crate) const NONE: u8 = 0;
+    pub(crate) const DRAIN: u8 = 1;
+    pub(crate) const CLOSE: u8 = 2;
 
     fn raise(&self, event: u8) {
         self.event.fetch_max(event, Ordering::AcqRel);
@@ -167,7 +212,7 @@ impl Control {
     }
 
     /// Ready with the latest event once it is newer than `seen`.
-    fn poll(&self, cx: &mut std::task::Context<'_>, seen: u8) -> std::task::Poll<u8> {
+    pub(crate) fn poll(&self, cx: &mut std::task::Context<'_>, seen: u8) -> std::task::Poll<u8> {
         self.waker.register(cx.waker());
         match self.event.load(Ordering::Acquire) {
             event if event > seen => std::task::Poll::Ready(event),
@@ -199,12 +244,14 @@ async fn watch_connection(
 /// The route decision, taken without holding any guard across an await.
 enum Decision {
     Respond(Response<LbBody>),
-    Forward {
-        guard: InflightGuard,
-        target_cookie: Option<(u64, Duration)>,
-        group_cookie: Option<(u64, Duration)>,
-        idle_timeout: Duration,
-    },
+    Forward(Forward),
+}
+
+/// Where a request goes and what its response gets.
+struct Forward {
+    guard: InflightGuard,
+    cookies: Cookies,
+    idle_timeout: Duration,
 }
 
 async fn handle(
@@ -215,34 +262,23 @@ async fn handle(
         // ALB does not tunnel CONNECT.
         return Ok(error_page(StatusCode::METHOD_NOT_ALLOWED));
     }
-    let (guard, cookies, idle_timeout) = match decide(&conn, &req) {
+    let upgrade = is_upgrade(&req);
+    if !upgrade && req.body().is_end_stream() {
+        let (parts, _) = req.into_parts();
+        return Ok(respond_bodiless(&conn, parts).await);
+    }
+    let Forward {
+        guard,
+        cookies,
+        idle_timeout,
+    } = match decide(&conn, req.method(), req.uri(), req.headers()) {
         Decision::Respond(response) => return Ok(response),
-        Decision::Forward {
-            guard,
-            target_cookie,
-            group_cookie,
-            idle_timeout,
-        } => (guard, (target_cookie, group_cookie), idle_timeout),
+        Decision::Forward(forward) => forward,
     };
 
-    let upgrade = is_upgrade(&req);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     rewrite_request(&mut parts, &conn, guard.target().addr, upgrade);
-
-    if !upgrade && body.is_end_stream() {
-        let sent = h1client::send(guard.target(), &parts, conn.connect_timeout);
-        return Ok(match tokio::time::timeout(idle_timeout, sent).await {
-            Ok(Ok((head, raw))) => {
-                let body = RawBody::new(&head, raw, guard);
-                let mut parts = head.parts;
-                finish_response(&mut parts.headers, cookies);
-                Response::from_parts(parts, LbBody::Raw(body))
-            }
-            Ok(Err(e)) => failed(&guard, &e),
-            Err(_) => error_page(StatusCode::GATEWAY_TIMEOUT),
-        });
-    }
 
     let upstream = Request::from_parts(parts, body);
     let sent = upstream::send(guard.target(), upstream, conn.connect_timeout, upgrade);
@@ -262,6 +298,39 @@ async fn handle(
     let (mut parts, body) = response.into_parts();
     finish_response(&mut parts.headers, cookies);
     Ok(Response::from_parts(parts, LbBody::proxied(body, guard)))
+}
+
+/// Routes and answers a request that has no body and is no upgrade: on
+/// the target's response head, with its body still to be read, or with a
+/// response of the load balancer's own.
+pub(crate) async fn respond_bodiless(
+    conn: &Conn,
+    mut parts: http::request::Parts,
+) -> Response<LbBody> {
+    let Forward {
+        guard,
+        cookies,
+        idle_timeout,
+    } = match decide(conn, &parts.method, &parts.uri, &parts.headers) {
+        Decision::Respond(response) => return response,
+        Decision::Forward(forward) => forward,
+    };
+    rewrite_request(&mut parts, conn, guard.target().addr, false);
+    // Requests made ready in this turn of the event loop go upstream
+    // together, after the next poll for I/O: a target asleep in
+    // epoll_wait is woken once for several requests, not once each.
+    tokio::task::yield_now().await;
+    let sent = h1client::send(guard.target(), &parts, conn.connect_timeout);
+    match tokio::time::timeout(idle_timeout, sent).await {
+        Ok(Ok((head, raw))) => {
+            let body = RawBody::new(&head, raw, guard);
+            let mut parts = head.parts;
+            finish_response(&mut parts.headers, cookies);
+            Response::from_parts(parts, LbBody::Raw(body))
+        }
+        Ok(Err(e)) => failed(&guard, &e),
+        Err(_) => error_page(StatusCode::GATEWAY_TIMEOUT),
+    }
 }
 
 type Cookies = (Option<(u64, Duration)>, Option<(u64, Duration)>);
@@ -287,21 +356,20 @@ fn failed(guard: &InflightGuard, e: &UpstreamError) -> Response<LbBody> {
     error_page(status)
 }
 
-fn decide(conn: &Conn, req: &Request<Incoming>) -> Decision {
+fn decide(conn: &Conn, method: &Method, uri: &Uri, headers: &HeaderMap) -> Decision {
     let listener = conn.slot.load();
-    let authority = req
-        .headers()
+    let authority = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
     let host = host_without_port(authority);
     let view = RequestView {
-        method: req.method(),
+        method,
         host,
-        path: req.uri().path(),
-        query: req.uri().query(),
-        headers: req.headers(),
+        path: uri.path(),
+        query: uri.query(),
+        headers,
         source: conn.source,
     };
     let forward = match listener.route(&view) {
@@ -320,36 +388,32 @@ fn decide(conn: &Conn, req: &Request<Incoming>) -> Decision {
     let random = trace::random_u64();
     let sticky_group = forward
         .stickiness
-        .and_then(|_| sticky::find(req.headers(), sticky::GROUP));
+        .and_then(|_| sticky::find(headers, sticky::GROUP));
     let Some(group) = forward.choose(random, sticky_group) else {
         return Decision::Respond(error_page(StatusCode::SERVICE_UNAVAILABLE));
     };
     let state = group.state.load();
     let sticky_target = state
         .stickiness
-        .and_then(|_| sticky::find(req.headers(), sticky::TARGET))
+        .and_then(|_| sticky::find(headers, sticky::TARGET))
         .and_then(|token| TgRuntime::find_sticky(&state, token));
     let Some(target) = sticky_target.or_else(|| group.pick(&state, random >> 7)) else {
         return Decision::Respond(error_page(StatusCode::SERVICE_UNAVAILABLE));
     };
-    Decision::Forward {
-        target_cookie: state.stickiness.map(|d| (target.sticky_token, d)),
-        group_cookie: forward.stickiness.map(|d| (group.sticky_token, d)),
+    Decision::Forward(Forward {
+        cookies: (
+            state.stickiness.map(|d| (target.sticky_token, d)),
+            forward.stickiness.map(|d| (group.sticky_token, d)),
+        ),
         guard: InflightGuard::new(target),
         idle_timeout: listener.idle_timeout,
-    }
+    })
 }
 
 fn is_upgrade<B>(req: &Request<B>) -> bool {
     req.version() == Version::HTTP_11
         && req.headers().contains_key(header::UPGRADE)
-        && req
-            .headers()
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        && has_token(req.headers(), &header::CONNECTION, "upgrade")
 }
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");

@@ -11,25 +11,24 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderName, HeaderValue};
+use http::header;
 use http::{HeaderMap, StatusCode, Version};
 use hyper::body::Frame;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::h1wire::{self, MAX_HEADERS, Span, encode_headers, has_token, header_map};
 use crate::target::{InflightGuard, TargetRuntime};
 use crate::upstream::UpstreamError;
 
 const MAX_IDLE: usize = 512;
 /// Response heads larger than this are refused (502), like AWS's limit.
 const MAX_HEAD: usize = 64 * 1024;
-const MAX_HEADERS: usize = 100;
 const READ_RESERVE: usize = 32 * 1024;
 
 pub(crate) struct RawConn {
@@ -112,17 +111,7 @@ async fn connect(target: &TargetRuntime, timeout: Duration) -> Result<RawConn, U
 
 /// Reads more of the response into the connection's buffer.
 fn poll_fill(conn: &mut RawConn, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-    if conn.rbuf.capacity() - conn.rbuf.len() < READ_RESERVE / 4 {
-        conn.rbuf.reserve(READ_RESERVE);
-    }
-    let mut buf = ReadBuf::uninit(conn.rbuf.spare_capacity_mut());
-    ready!(Pin::new(&mut conn.stream).poll_read(cx, &mut buf))?;
-    let n = buf.filled().len();
-    // SAFETY: poll_read initialised the first n bytes of the spare capacity
-    // (ReadBuf tracks exactly what was written), so they may join the
-    // buffer's contents.
-    unsafe { conn.rbuf.set_len(conn.rbuf.len() + n) };
-    Poll::Ready(Ok(n))
+    h1wire::poll_fill(&mut conn.stream, &mut conn.rbuf, READ_RESERVE, cx)
 }
 
 /// Writes a bodiless request head in HTTP/1.1 form.
@@ -132,13 +121,7 @@ fn encode(parts: &http::request::Parts, out: &mut Vec<u8>) {
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in &parts.headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    encode_headers(&parts.headers, out);
 }
 
 /// A response head and how its body is framed.
@@ -273,31 +256,11 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, Up
         }
         let status = StatusCode::from_u16(code).map_err(|_| malformed("bad status code"))?;
         let http11 = response.version == Some(1);
-        // Offsets into the head, so header values can share its bytes.
-        let base = buf.as_ptr() as usize;
-        let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
-        let count = response.headers.len();
-        let offset = |p: *const u8| (p as usize - base) as u32;
-        for (span, h) in spans.iter_mut().zip(response.headers.iter()) {
-            let name = offset(h.name.as_ptr());
-            let value = offset(h.value.as_ptr());
-            *span = (
-                name,
-                name + h.name.len() as u32,
-                value,
-                value + h.value.len() as u32,
-            );
-        }
+        let mut spans = [Span::default(); MAX_HEADERS];
+        let count = h1wire::spans(buf.as_ptr(), response.headers, &mut spans);
         let head = buf.split_to(len).freeze();
-        let mut map = HeaderMap::with_capacity(count + 4);
-        for &(ns, ne, vs, ve) in &spans[..count] {
-            let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
-            let name =
-                HeaderName::from_bytes(&head[ns..ne]).map_err(|_| malformed("bad header name"))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))
-                .map_err(|_| malformed("bad header value"))?;
-            map.append(name, value);
-        }
+        let mut map =
+            header_map(&head, &spans[..count], 4).ok_or_else(|| malformed("bad header"))?;
         let framing = framing(status, head_request, &map)?;
         if matches!(framing, Framing::Chunked(_)) {
             // RFC 9112: with both, Transfer-Encoding wins; a stale length
@@ -360,19 +323,11 @@ fn framing(
     })
 }
 
-fn keep_alive(http11: bool, headers: &HeaderMap) -> bool {
-    let has = |token: &str| {
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
+pub(crate) fn keep_alive(http11: bool, headers: &HeaderMap) -> bool {
     if http11 {
-        !has("close")
+        !has_token(headers, &header::CONNECTION, "close")
     } else {
-        has("keep-alive")
+        has_token(headers, &header::CONNECTION, "keep-alive")
     }
 }
 

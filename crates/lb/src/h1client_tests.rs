@@ -1,4 +1,5 @@
 use super::*;
+use http::HeaderValue;
 
 fn buf(s: &str) -> BytesMut {
     BytesMut::from(s.as_bytes())

@@ -8,7 +8,8 @@
 //!
 //! - ALB listeners speak HTTP/1.1 and h2c to clients and HTTP/1.1 to
 //!   targets over pooled keep-alive connections; bodies stream, WebSocket
-//!   upgrades become tunnels. Rules: host-header, path-pattern,
+//!   upgrades become tunnels. HTTP/1.x requests without a body take a
+//!   hand-written fast path; everything else is served by hyper. Rules: host-header, path-pattern,
 //!   http-header, http-request-method, query-string and source-ip
 //!   conditions; forward (weighted, sticky), redirect and fixed-response
 //!   actions.
@@ -21,6 +22,8 @@ mod config;
 mod connect_hook;
 mod error;
 mod h1client;
+mod h1server;
+mod h1wire;
 mod health;
 mod io;
 mod listener;

@@ -71,8 +71,9 @@ impl ApplyReport {
 /// Its tasks (accept loops, connections, health checks) run on the Tokio
 /// runtime `apply` is called from, which must be a Tokio runtime. Measured
 /// on 2 cores, a dedicated current-thread runtime (with `event_interval`
-/// around 8) serves more requests per CPU second than a multi-threaded one;
-/// see bench/lb/README.md. Dropping the data plane closes every listener
+/// 64, so that many connections' writes leave between two polls for I/O)
+/// serves more requests per CPU second than a multi-threaded one; see
+/// bench/lb/README.md. Dropping the data plane closes every listener
 /// and connection at once; [`DataPlane::shutdown`] drains them first.
 pub struct DataPlane {
     inner: Arc<Inner>,

@@ -546,35 +546,11 @@ async fn bind_errors_are_reported_per_listener() {
     plane.shutdown().await;
 }
 
-/// A target that answers one request per connection with `response`,
-/// then closes the connection.
-async fn one_shot_target(response: &'static [u8]) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read_exact(&mut byte).await.is_err() {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let _ = stream.write_all(response).await;
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_closing_pooled_connections_is_retried_transparently() {
     // Keep-alive by HTTP/1.1 default, but the target hangs up after each
     // response, as one whose keep-alive timeout just passed would.
-    let target = one_shot_target(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    let target = raw_target(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
     let mut group = fast_group(TG, &[target]);
     group.health_check.enabled = false;
     let plane = plane();
@@ -588,8 +564,11 @@ async fn target_closing_pooled_connections_is_retried_transparently() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_delimited_and_head_responses() {
-    let target =
-        one_shot_target(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end").await;
+    let target = raw_target(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+        false,
+    )
+    .await;
     let backend = Backend::start("head").await;
     let mut close = fast_group("tg/close", &[target]);
     close.health_check.enabled = false;

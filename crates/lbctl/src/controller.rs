@@ -83,7 +83,7 @@ impl LoadBalancers {
         let (stop, stopped) = oneshot::channel();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .event_interval(8)
+            .event_interval(64)
             .build()?;
         let h = health.clone();
         let thread = std::thread::Builder::new()

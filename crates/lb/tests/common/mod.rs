@@ -366,3 +366,32 @@ pub async fn wait_healthy(plane: &DataPlane, tg: &str, addrs: &[SocketAddr]) {
     })
     .await;
 }
+
+/// A target that answers every request head it reads with `response`;
+/// after the first one it closes the connection unless `keep_alive`.
+pub async fn raw_target(response: &'static [u8], keep_alive: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                loop {
+                    if stream.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                    if head.ends_with(b"\r\n\r\n") {
+                        head.clear();
+                        if stream.write_all(response).await.is_err() || !keep_alive {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
